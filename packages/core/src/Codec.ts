@@ -1,0 +1,44 @@
+/**
+ * How a topic's values become bytes and back. JSON through an Effect Schema is
+ * the default; any other wire format plugs in by implementing {@link Codec}.
+ */
+import { Result, Schema, SchemaIssue } from "effect"
+
+/**
+ * Turns values into bytes and bytes into values. Both directions are
+ * synchronous and must not throw: a failure is a `Result` failure with a
+ * reason a person can read (it ends up in a dead letter's headers).
+ */
+export interface Codec<A> {
+  /** Media type of the encoded bytes, sent in the `content-type` header. */
+  readonly contentType: string
+  encode(value: A): Result.Result<Uint8Array, string>
+  decode(bytes: Uint8Array): Result.Result<A, string>
+}
+
+const formatIssue = SchemaIssue.makeFormatterDefault()
+const encoder = new TextEncoder()
+const decoder = new TextDecoder("utf-8", { fatal: true })
+
+/** JSON text validated by `schema` in both directions: the value is encoded with the schema, then stringified. */
+export const json = <A, I>(schema: Schema.Codec<A, I>): Codec<A> => {
+  const encodeValue = Schema.encodeResult(schema)
+  const decodeValue = Schema.decodeUnknownResult(schema)
+  return {
+    contentType: "application/json",
+    encode: (value) =>
+      Result.match(encodeValue(value), {
+        onSuccess: (encoded) => Result.succeed(encoder.encode(JSON.stringify(encoded))),
+        onFailure: (error) => Result.fail(formatIssue(error.issue))
+      }),
+    decode: (bytes) => {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(decoder.decode(bytes))
+      } catch (error) {
+        return Result.fail(`not valid JSON: ${error instanceof Error ? error.message : String(error)}`)
+      }
+      return Result.mapError(decodeValue(parsed), (error) => formatIssue(error.issue))
+    }
+  }
+}

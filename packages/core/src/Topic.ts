@@ -1,0 +1,67 @@
+/**
+ * A topic is a named, typed channel. Its name is validated once, here, so
+ * that nothing downstream ever puts an unchecked name into a broker subject.
+ */
+import { Result, type Schema } from "effect"
+import * as Codec from "./Codec.ts"
+import type { InvalidName } from "./errors.ts"
+import { validateTopicName } from "./internal/names.ts"
+import type { TopicConfig } from "./Transport.ts"
+
+/** A named channel whose messages are values of type `A`. */
+export interface Topic<A> {
+  readonly name: string
+  readonly codec: Codec.Codec<A>
+  /** The key of a value: messages with one key are processed in order by per-key consumers. */
+  readonly key: ((value: A) => string) | undefined
+  /** A stable id of a value: a republished value with the same id is dropped by the broker's dedup window. */
+  readonly id: ((value: A) => string) | undefined
+  /** Retention, dedup window and replicas the topic is created with. */
+  readonly config: TopicConfig
+  /** The topic where messages that could not be processed go, with their reason. */
+  readonly deadLetter: string
+}
+
+/** Options of {@link make}. */
+export interface TopicOptions<A, I> extends Omit<TopicConfig, "name"> {
+  /** Dot-separated tokens of `A-Z a-z 0-9 _ -`, at most 200 characters, such as `payments.results`. */
+  readonly name: string
+  /** The schema values are validated with on publish and on receive. */
+  readonly schema: Schema.Codec<A, I>
+  /** The wire format; JSON through `schema` when absent. */
+  readonly codec?: Codec.Codec<A>
+  /** Derives a message's key from its value (an order id, an account id). */
+  readonly key?: (value: A) => string
+  /** Derives a stable message id from its value, so that republishing it is recognised as a duplicate. */
+  readonly id?: (value: A) => string
+}
+
+/** The suffix of a topic's dead-letter topic. */
+export const DEAD_LETTER_SUFFIX = "dead-letter"
+
+/** The name of the dead-letter topic of `topic`. */
+export const deadLetterOf = (topic: string): string => `${topic}.${DEAD_LETTER_SUFFIX}`
+
+/** Checks a topic name; the failure says what is wrong with it. */
+export const validateName: (name: string) => Result.Result<string, InvalidName> = validateTopicName
+
+/**
+ * Defines a topic.
+ *
+ * @throws {InvalidName} when the name is not dot-separated tokens of `A-Z a-z 0-9 _ -` (no empty
+ * token, no wildcard, no whitespace or control character, at most 200 characters). Topics are
+ * defined once at start-up, so a bad name stops the program before any message moves.
+ */
+export const make = <A, I>(options: TopicOptions<A, I>): Topic<A> => {
+  const { name, schema, codec, key, id, ...config } = options
+  const valid = validateTopicName(name)
+  if (Result.isFailure(valid)) throw valid.failure
+  return {
+    name,
+    codec: codec ?? Codec.json(schema),
+    key,
+    id,
+    config: { ...config, name },
+    deadLetter: deadLetterOf(name)
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The Transport port: what a broker must do for Sluice. Bytes in, bytes out;
+ * typed values never reach a transport. Every implementation passes the same
+ * conformance suite (`@sluice/conformance`), which reads {@link TransportFeatures}
+ * to know what to expect.
+ */
+import { Context, type Duration, type Effect, type Stream } from "effect"
+import type { PublishError, TransportError } from "./errors.ts"
+
+/** What a transport offers. The conformance suite adapts to these. */
+export interface TransportFeatures {
+  /** A short name, used in test names and logs (`memory`, `nats`). */
+  readonly name: string
+  /** Stored messages and group cursors survive a restart of the process that uses the transport. */
+  readonly durable: boolean
+  /** Time-based behaviour (ack wait, delayed nak, retention by age, dedup window) follows the Effect `Clock`, so `TestClock` drives it. */
+  readonly virtualTime: boolean
+  /** Largest payload accepted, in bytes. */
+  readonly maxPayloadBytes: number
+}
+
+/** How a topic is stored. Every limit is optional; without one, the topic keeps everything. */
+export interface TopicConfig {
+  /** The topic name (validated: dot-separated tokens of `A-Z a-z 0-9 _ -`). */
+  readonly name: string
+  /** Most messages kept, a count. */
+  readonly maxMessages?: number
+  /** Most payload bytes kept, in bytes. */
+  readonly maxBytes?: number
+  /** Oldest message kept, as a duration since it was published. Older messages expire. */
+  readonly maxAge?: Duration.Input
+  /** What happens at `maxMessages` or `maxBytes`: drop the oldest (`"old"`, the default) or reject the publish with `TopicFull` (`"new"`). */
+  readonly discard?: "old" | "new"
+  /** How long a message id is remembered to drop republished duplicates; 2 minutes when absent. */
+  readonly dedupWindow?: Duration.Input
+  /** Copies kept by a replicated broker; ignored by transports that do not replicate. */
+  readonly replicas?: number
+}
+
+/** A message on its way to the broker. */
+export interface OutgoingRecord {
+  readonly topic: string
+  /** Message id; a record whose id was already stored within the dedup window is confirmed as a duplicate and not stored again. */
+  readonly id: string
+  /** Key for per-key ordering; it travels in a header, never in a subject. */
+  readonly key?: string | undefined
+  readonly headers: Readonly<Record<string, string>>
+  readonly payload: Uint8Array
+}
+
+/** The broker's confirmation that a record is stored. */
+export interface PublishReceipt {
+  readonly topic: string
+  /** Position of the message in its topic (1 for the first). For a duplicate, the position of the original. */
+  readonly sequence: number
+  /** True when the id was seen within the dedup window: nothing new was stored. */
+  readonly duplicate: boolean
+}
+
+/** Where a new group starts reading. */
+export type StartPosition =
+  /** Only messages published after the group was created. */
+  | { readonly _tag: "New" }
+  /** Every message the topic still holds. */
+  | { readonly _tag: "All" }
+  /** From this sequence on (inclusive). */
+  | { readonly _tag: "Sequence"; readonly sequence: number }
+  /** From the first message published at or after this time, in milliseconds since the epoch. */
+  | { readonly _tag: "Time"; readonly epochMillis: number }
+
+/** Constructors of {@link StartPosition}. */
+export const StartPosition = {
+  new: { _tag: "New" } as StartPosition,
+  all: { _tag: "All" } as StartPosition,
+  sequence: (sequence: number): StartPosition => ({ _tag: "Sequence", sequence }),
+  time: (at: Date | number): StartPosition => ({
+    _tag: "Time",
+    epochMillis: typeof at === "number" ? at : at.getTime()
+  })
+} as const
+
+/** Options of {@link Transport.subscribe}. Durations are Effect durations (`"30 seconds"`, or a number of milliseconds). */
+export interface SubscriptionOptions {
+  readonly topic: string
+  /**
+   * The consumer group. Members of one group compete: each message goes to one
+   * member. The group's cursor is durable where the transport is. Absent: a
+   * broadcast subscription that receives every message on its own and is gone
+   * when it closes.
+   */
+  readonly group?: string | undefined
+  /** Where a new group (or a broadcast subscription) starts. Ignored when the group exists. Default: `All` for a group, `New` for a broadcast. */
+  readonly start?: StartPosition | undefined
+  /** Most deliveries this member holds unacknowledged, a count; the broker sends no more until some are settled. Default 1000. */
+  readonly maxInFlight?: number | undefined
+  /** How long a delivery may stay unsettled before the broker redelivers it. Default 30 seconds. */
+  readonly ackWait?: Duration.Input | undefined
+  /** Most deliveries of one message, a count; after the last one the broker stops delivering it. Default unlimited. */
+  readonly maxDeliveries?: number | undefined
+  /** Ack wait of each redelivery: entry `n - 1` is the ack wait of attempt `n`; the last entry repeats. Replaces `ackWait` when given. */
+  readonly backoff?: ReadonlyArray<Duration.Input> | undefined
+}
+
+/** A message delivered to a subscriber, with the controls that settle it. */
+export interface Delivery {
+  readonly topic: string
+  readonly sequence: number
+  readonly id: string
+  readonly key: string | undefined
+  readonly headers: Readonly<Record<string, string>>
+  readonly payload: Uint8Array
+  /** When the broker stored the message, in milliseconds since the epoch. */
+  readonly publishedAt: number
+  /** 1 on the first delivery, 2 on the first redelivery, and so on. */
+  readonly attempt: number
+  /** Done: the message is not delivered to this group again. */
+  readonly ack: Effect.Effect<void, TransportError>
+  /** Not done: deliver it again, after `delay` when given. */
+  nak(delay?: Duration.Input): Effect.Effect<void, TransportError>
+  /** Never deliver it to this group again, without success. */
+  readonly term: Effect.Effect<void, TransportError>
+  /** Still working on it: restart the ack wait. */
+  readonly working: Effect.Effect<void, TransportError>
+}
+
+/** How far a group is behind its topic. */
+export interface GroupLag {
+  /** Messages stored but not yet delivered to the group (including those waiting for redelivery). */
+  readonly pending: number
+  /** Messages delivered to the group and not yet settled. */
+  readonly inFlight: number
+  /** Messages removed by retention (age or limits) before the group received them. */
+  readonly missed: number
+}
+
+/** What a topic holds. */
+export interface TopicInfo {
+  readonly name: string
+  /** Messages stored now. */
+  readonly messages: number
+  /** Payload bytes stored now. */
+  readonly bytes: number
+  /** Sequence of the oldest stored message; `lastSequence + 1` when empty. */
+  readonly firstSequence: number
+  /** Sequence of the newest message ever stored; 0 when none. */
+  readonly lastSequence: number
+  /** Messages removed because they were older than `maxAge`. */
+  readonly expired: number
+  /** Messages dropped to make room under `maxMessages` or `maxBytes` with discard `"old"`. */
+  readonly discarded: number
+}
+
+/**
+ * A message broker, seen as Sluice needs it.
+ *
+ * Contract (the conformance suite checks each point):
+ * - `ensureTopic` creates the topic or updates its limits; calling it again with the same config changes nothing.
+ * - `publish` confirms each record once it is stored, in order, with its sequence. A record whose id the topic
+ *   saw within its dedup window is confirmed with `duplicate: true` and stored once. A record that cannot be
+ *   stored fails the whole call with a `PublishError`; records before it in the batch may have been stored,
+ *   so retry with the same ids. Names, keys and headers are validated before anything is sent.
+ * - `subscribe` delivers every stored message to each group at least once, and to each broadcast subscription
+ *   from its start. Members of one group compete. A member never holds more than `maxInFlight` unsettled
+ *   deliveries. With `maxInFlight: 1` a group receives in sequence order, redeliveries included.
+ * - A delivery is settled by `ack` (done), `nak` (redeliver, after a delay if given) or `term` (never again). An
+ *   unsettled delivery is redelivered after its ack wait; `working` restarts the wait. After `maxDeliveries`
+ *   attempts the broker stops delivering the message.
+ * - The stream ends when its scope closes. Deliveries it already emitted can still be settled until their ack
+ *   wait passes; deliveries the transport held but had not emitted are released for redelivery at once. Nothing
+ *   is acknowledged by closing.
+ * - Time-based behaviour follows the Effect `Clock` when `features.virtualTime` is true.
+ */
+export interface Transport {
+  readonly features: TransportFeatures
+  ensureTopic(config: TopicConfig): Effect.Effect<void, TransportError>
+  publish(records: ReadonlyArray<OutgoingRecord>): Effect.Effect<ReadonlyArray<PublishReceipt>, PublishError>
+  subscribe(options: SubscriptionOptions): Stream.Stream<Delivery, TransportError>
+  lag(topic: string, group: string): Effect.Effect<GroupLag, TransportError>
+  topicInfo(topic: string): Effect.Effect<TopicInfo, TransportError>
+}
+
+/** The transport a `Bus` runs on, as an Effect service. */
+export class TransportService extends Context.Service<TransportService, Transport>()("@sluice/core/Transport") {}

@@ -1,0 +1,125 @@
+/**
+ * The typed errors of Sluice. Every error says what went wrong in its
+ * `message`, so it reads well in a log without further formatting.
+ */
+import { Data } from "effect"
+
+/** What kind of name was rejected. */
+export type NameKind = "topic" | "group" | "key" | "header" | "message id"
+
+/**
+ * A topic name, group name, key, header or message id that Sluice refuses.
+ * Names end up in broker subjects and headers, so anything that could widen a
+ * subscription (wildcards, separators, control characters) is rejected.
+ */
+export class InvalidName extends Data.TaggedError("InvalidName")<{
+  readonly kind: NameKind
+  readonly value: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `invalid ${this.kind} ${JSON.stringify(this.value.length > 80 ? `${this.value.slice(0, 80)}…` : this.value)}: ${this.reason}`
+  }
+}
+
+/** A value did not match its topic's schema when it was published. Nothing was sent. */
+export class EncodeError extends Data.TaggedError("EncodeError")<{
+  readonly topic: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `cannot encode a message for topic "${this.topic}": ${this.reason}`
+  }
+}
+
+/** Received bytes could not be decoded with the topic's schema. */
+export class DecodeError extends Data.TaggedError("DecodeError")<{
+  readonly topic: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `cannot decode a message of topic "${this.topic}": ${this.reason}`
+  }
+}
+
+/** The encoded payload is larger than the transport accepts. Nothing was sent. */
+export class PayloadTooLarge extends Data.TaggedError("PayloadTooLarge")<{
+  readonly topic: string
+  /** Size of the encoded payload, in bytes. */
+  readonly size: number
+  /** Largest payload the transport accepts, in bytes. */
+  readonly limit: number
+}> {
+  override get message(): string {
+    return `payload of ${this.size} bytes for topic "${this.topic}" exceeds the limit of ${this.limit} bytes`
+  }
+}
+
+/** The topic reached a retention limit and its discard policy is "new": the publish was rejected. */
+export class TopicFull extends Data.TaggedError("TopicFull")<{
+  readonly topic: string
+  /** Which limit was reached. */
+  readonly limit: "messages" | "bytes"
+}> {
+  override get message(): string {
+    return `topic "${this.topic}" is full (its ${this.limit} limit is reached and it rejects new messages)`
+  }
+}
+
+/** The topic does not exist on the transport: it was never ensured. */
+export class TopicNotFound extends Data.TaggedError("TopicNotFound")<{
+  readonly topic: string
+}> {
+  override get message(): string {
+    return `topic "${this.topic}" does not exist`
+  }
+}
+
+/** The group does not exist on the topic. */
+export class GroupNotFound extends Data.TaggedError("GroupNotFound")<{
+  readonly topic: string
+  readonly group: string
+}> {
+  override get message(): string {
+    return `group "${this.group}" does not exist on topic "${this.topic}"`
+  }
+}
+
+/**
+ * The broker could not be reached or did not answer in time. Transient: the
+ * operation may succeed when retried. A publish that ends with this error was
+ * not confirmed and may or may not be stored; retry it with the same message id.
+ */
+export class TransportUnavailable extends Data.TaggedError("TransportUnavailable")<{
+  readonly operation: string
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `transport unavailable during ${this.operation}: ${this.reason}`
+  }
+}
+
+/** The configuration of a topic or subscription is not acceptable. */
+export class InvalidConfig extends Data.TaggedError("InvalidConfig")<{
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `invalid configuration: ${this.reason}`
+  }
+}
+
+/** Errors of the Transport port other than publishing. */
+export type TransportError = InvalidName | InvalidConfig | TopicNotFound | GroupNotFound | TransportUnavailable
+
+/** Errors a publish can end with. None of them means the message was stored. */
+export type PublishError =
+  | InvalidName
+  | InvalidConfig
+  | TopicNotFound
+  | PayloadTooLarge
+  | TopicFull
+  | TransportUnavailable
+
+/** Errors of publishing a typed value through the Bus. */
+export type BusPublishError = PublishError | EncodeError

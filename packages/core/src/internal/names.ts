@@ -1,0 +1,78 @@
+import { Result } from "effect"
+import { InvalidName } from "../errors.ts"
+
+/** Longest topic name, in characters. Subjects must stay far below NATS's 4,096-byte control line. */
+export const MAX_TOPIC_NAME_LENGTH = 200
+/** Longest group name, in characters. */
+export const MAX_GROUP_NAME_LENGTH = 64
+/** Longest key or message id, in characters. */
+export const MAX_KEY_LENGTH = 256
+
+const TOKEN = /^[A-Za-z0-9_-]+$/
+// Control characters (C0, DEL, C1) would break a header line or a log line.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+
+const describeToken = (token: string): string => {
+  if (token === "") return "it has an empty token (two dots in a row, or a dot at either end)"
+  if (token === "*" || token === ">" || token.includes("*") || token.includes(">"))
+    return `token ${JSON.stringify(token)} contains a wildcard (* or >)`
+  if (/\s/.test(token)) return `token ${JSON.stringify(token)} contains whitespace`
+  if (CONTROL.test(token)) return `token ${JSON.stringify(token)} contains a control character`
+  return `token ${JSON.stringify(token)} has a character outside A-Z a-z 0-9 _ -`
+}
+
+/** A topic name: dot-separated tokens of `[A-Za-z0-9_-]`, at most {@link MAX_TOPIC_NAME_LENGTH} characters. */
+export const validateTopicName = (name: string): Result.Result<string, InvalidName> => {
+  const fail = (reason: string) => Result.fail(new InvalidName({ kind: "topic", value: name, reason }))
+  if (name.length === 0) return fail("it is empty")
+  if (name.length > MAX_TOPIC_NAME_LENGTH)
+    return fail(`it has ${name.length} characters, more than ${MAX_TOPIC_NAME_LENGTH}`)
+  for (const token of name.split(".")) {
+    if (!TOKEN.test(token)) return fail(describeToken(token))
+  }
+  return Result.succeed(name)
+}
+
+/** A group name: a single token of `[A-Za-z0-9_-]`, at most {@link MAX_GROUP_NAME_LENGTH} characters. */
+export const validateGroupName = (name: string): Result.Result<string, InvalidName> => {
+  const fail = (reason: string) => Result.fail(new InvalidName({ kind: "group", value: name, reason }))
+  if (name.length === 0) return fail("it is empty")
+  if (name.length > MAX_GROUP_NAME_LENGTH)
+    return fail(`it has ${name.length} characters, more than ${MAX_GROUP_NAME_LENGTH}`)
+  if (!TOKEN.test(name))
+    return fail(name.includes(".") ? "a group name is a single token, without dots" : describeToken(name))
+  return Result.succeed(name)
+}
+
+/**
+ * A key or message id: any printable text of 1 to {@link MAX_KEY_LENGTH} characters. Keys
+ * travel in headers, never in subjects, so dots and wildcards are harmless; control characters are not.
+ */
+export const validateText = (kind: "key" | "message id", value: string): Result.Result<string, InvalidName> => {
+  const fail = (reason: string) => Result.fail(new InvalidName({ kind, value, reason }))
+  if (value.length === 0) return fail("it is empty")
+  if (value.length > MAX_KEY_LENGTH) return fail(`it has ${value.length} characters, more than ${MAX_KEY_LENGTH}`)
+  if (CONTROL.test(value)) return fail("it contains a control character (such as CR or LF)")
+  return Result.succeed(value)
+}
+
+/** Header names are tokens; header values are printable text without CR or LF. */
+export const validateHeaders = (headers: Readonly<Record<string, string>>): Result.Result<void, InvalidName> => {
+  for (const name in headers) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(name))
+      return Result.fail(
+        new InvalidName({ kind: "header", value: name, reason: "a header name uses only A-Z a-z 0-9 _ . -" })
+      )
+    const value = headers[name] as string
+    if (CONTROL.test(value))
+      return Result.fail(
+        new InvalidName({
+          kind: "header",
+          value: name,
+          reason: "its value contains a control character (such as CR or LF)"
+        })
+      )
+  }
+  return Result.succeed(undefined)
+}
