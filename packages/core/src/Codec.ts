@@ -10,8 +10,6 @@ import { Result, Schema, SchemaIssue } from "effect"
  * reason a person can read (it ends up in a dead letter's headers).
  */
 export interface Codec<A> {
-  /** Media type of the encoded bytes, sent in the `content-type` header. */
-  readonly contentType: string
   encode(value: A): Result.Result<Uint8Array, string>
   decode(bytes: Uint8Array): Result.Result<A, string>
 }
@@ -25,7 +23,6 @@ export const json = <A, I>(schema: Schema.Codec<A, I>): Codec<A> => {
   const encodeValue = Schema.encodeResult(schema)
   const decodeValue = Schema.decodeUnknownResult(schema)
   return {
-    contentType: "application/json",
     encode: (value) =>
       Result.match(encodeValue(value), {
         onSuccess: (encoded) => Result.succeed(encoder.encode(JSON.stringify(encoded))),

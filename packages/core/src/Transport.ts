@@ -5,7 +5,7 @@
  * to know what to expect.
  */
 import { Context, type Duration, type Effect, type Stream } from "effect"
-import type { PublishError, TransportError } from "./errors.ts"
+import type { InvalidConfig, InvalidName, PublishError, TransportError, TransportUnavailable } from "./errors.ts"
 
 /** What a transport offers. The conformance suite adapts to these. */
 export interface TransportFeatures {
@@ -172,7 +172,7 @@ export interface TopicInfo {
  */
 export interface Transport {
   readonly features: TransportFeatures
-  ensureTopic(config: TopicConfig): Effect.Effect<void, TransportError>
+  ensureTopic(config: TopicConfig): Effect.Effect<void, InvalidName | InvalidConfig | TransportUnavailable>
   publish(records: ReadonlyArray<OutgoingRecord>): Effect.Effect<ReadonlyArray<PublishReceipt>, PublishError>
   subscribe(options: SubscriptionOptions): Stream.Stream<Delivery, TransportError>
   lag(topic: string, group: string): Effect.Effect<GroupLag, TransportError>

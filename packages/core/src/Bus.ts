@@ -1,0 +1,309 @@
+/**
+ * The typed face of a transport: publish values of a topic with confirmation,
+ * receive them decoded, and consume them with a handler that acknowledges only
+ * after success. Undecodable messages go to the topic's dead letter.
+ */
+import {
+  Cause,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Result,
+  Schedule,
+  type Scope,
+  Stream
+} from "effect"
+import * as Actor from "./Actor.ts"
+import {
+  type BusPublishError,
+  EncodeError,
+  type InvalidConfig,
+  type InvalidName,
+  type PublishError,
+  type TransportError,
+  type TransportUnavailable
+} from "./errors.ts"
+import { deadLetterRecord } from "./internal/deadLetter.ts"
+import { nextMessageId } from "./internal/ids.ts"
+import { type Message, ReceivedMessage } from "./Message.ts"
+import type { Topic } from "./Topic.ts"
+import {
+  type Delivery,
+  type GroupLag,
+  type OutgoingRecord,
+  type PublishReceipt,
+  type SubscriptionOptions,
+  type TopicConfig,
+  type TopicInfo,
+  type Transport,
+  TransportService
+} from "./Transport.ts"
+
+/** Options of one publish. */
+export interface PublishOptions {
+  /** Message id; the topic's `id` function, or a generated unique id, when absent. Reuse it to republish without duplicating. */
+  readonly id?: string
+  /** Key for per-key order; the topic's `key` function when absent. */
+  readonly key?: string
+  /** Extra headers: names of `A-Z a-z 0-9 _ . -`, values without control characters. */
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+/** Options of {@link BusShape.subscribe}: the subscription options without the topic. */
+export type SubscribeOptions = Omit<SubscriptionOptions, "topic">
+
+/** Options of {@link BusShape.consume}. */
+export interface ConsumeOptions extends SubscribeOptions {
+  /** Handlers running at once, a count. Default 1. Messages of one key may then run in parallel: use the per-key pattern for order. */
+  readonly concurrency?: number
+  /** Deliveries of one message before it is dead-lettered, a count. Default 5. */
+  readonly maxDeliveries?: number
+  /** Delay before a failed message is delivered again, by attempt (1 for the first failure). Default 1 s doubling per attempt, at most 1 minute. */
+  readonly redeliveryDelay?: (attempt: number) => Duration.Input
+  /** How long `stop` lets running handlers finish before interrupting them. Default 30 seconds. */
+  readonly stopTimeout?: Duration.Input
+}
+
+/** A running consumer. */
+export interface Consumer {
+  /**
+   * Stops gracefully: pulls no more messages, hands the ones not started back for
+   * redelivery, lets running handlers finish within `stopTimeout` (acknowledging
+   * what succeeded), interrupts the rest without acknowledging them. Idempotent.
+   */
+  readonly stop: Effect.Effect<void>
+  /** Waits until the consumer stopped; fails when its subscription failed. */
+  readonly done: Effect.Effect<void, TransportError>
+}
+
+/** Options of {@link make}. */
+export interface BusOptions {
+  /** How a publish that met a transient error (`TransportUnavailable`) is retried. Default: exponential from 100 ms with jitter, 5 retries. */
+  readonly publishRetry?: Schedule.Schedule<unknown, PublishError>
+}
+
+/** What a {@link Bus} offers. */
+export interface BusShape {
+  readonly transport: Transport
+  /** Publishes one value and waits for the broker's confirmation. */
+  publish<A>(topic: Topic<A>, value: A, options?: PublishOptions): Effect.Effect<PublishReceipt, BusPublishError>
+  /** Publishes several values in one batch and waits for every confirmation, in order. */
+  publishAll<A>(
+    topic: Topic<A>,
+    values: Iterable<A>,
+    options?: Pick<PublishOptions, "headers">
+  ): Effect.Effect<ReadonlyArray<PublishReceipt>, BusPublishError>
+  /**
+   * Decoded messages of a topic, to settle yourself. Undecodable ones are
+   * dead-lettered and acknowledged, never emitted.
+   */
+  subscribe<A>(topic: Topic<A>, options?: SubscribeOptions): Stream.Stream<Message<A>, TransportError>
+  /**
+   * Runs `handler` for each message: acknowledged after it succeeds, delivered
+   * again after `redeliveryDelay` when it fails, dead-lettered with the reason on
+   * the last allowed delivery. A handler may settle a message itself. The
+   * consumer stops gracefully when the scope closes.
+   */
+  consume<A, E, R>(
+    topic: Topic<A>,
+    options: ConsumeOptions,
+    handler: (message: Message<A>) => Effect.Effect<void, E, R>
+  ): Effect.Effect<Consumer, TransportError, Scope.Scope | R>
+  /** How far a group is behind. */
+  lag<A>(topic: Topic<A>, group: string): Effect.Effect<GroupLag, TransportError>
+  /** What a topic holds, with expired and discarded counts. */
+  topicInfo<A>(topic: Topic<A>): Effect.Effect<TopicInfo, TransportError>
+}
+
+const DEFAULT_PUBLISH_RETRY = Schedule.max([Schedule.jittered(Schedule.exponential("100 millis")), Schedule.recurs(5)])
+const DEFAULT_MAX_DELIVERIES = 5
+const DEFAULT_STOP_TIMEOUT = Duration.seconds(30)
+const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
+
+const describeFailure = (cause: unknown): string => {
+  const error = cause instanceof Error ? cause : undefined
+  return error === undefined ? String(cause) : `${error.name}: ${error.message}`
+}
+
+/** Builds a Bus over `transport`. */
+const make = (transport: Transport, options: BusOptions = {}): BusShape => {
+  const publishRetry = options.publishRetry ?? DEFAULT_PUBLISH_RETRY
+  const ensured = new Set<string>()
+
+  const ensure = (
+    name: string,
+    config: TopicConfig
+  ): Effect.Effect<void, InvalidName | InvalidConfig | TransportUnavailable> =>
+    ensured.has(name)
+      ? Effect.void
+      : Effect.tap(transport.ensureTopic(config), () => Effect.sync(() => ensured.add(name)))
+
+  const ensureWithDeadLetter = <A>(topic: Topic<A>) =>
+    Effect.andThen(
+      ensure(topic.name, topic.config),
+      ensure(topic.deadLetter, { name: topic.deadLetter, replicas: topic.config.replicas ?? 1 })
+    )
+
+  const recordOf = <A>(
+    topic: Topic<A>,
+    value: A,
+    options: PublishOptions | undefined
+  ): Result.Result<OutgoingRecord, EncodeError> => {
+    const payload = topic.codec.encode(value)
+    if (Result.isFailure(payload)) return Result.fail(new EncodeError({ topic: topic.name, reason: payload.failure }))
+    return Result.succeed({
+      topic: topic.name,
+      id: options?.id ?? topic.id?.(value) ?? nextMessageId(),
+      key: options?.key ?? topic.key?.(value),
+      headers: options?.headers ?? {},
+      payload: payload.success
+    })
+  }
+
+  const send = <A>(topic: Topic<A>, records: ReadonlyArray<OutgoingRecord>) =>
+    Effect.andThen(
+      ensure(topic.name, topic.config),
+      transport
+        .publish(records)
+        .pipe(Effect.retry({ schedule: publishRetry, while: (error) => error._tag === "TransportUnavailable" }))
+    )
+
+  const publish = <A>(topic: Topic<A>, value: A, options?: PublishOptions) =>
+    Effect.suspend((): Effect.Effect<PublishReceipt, BusPublishError> => {
+      const record = recordOf(topic, value, options)
+      if (Result.isFailure(record)) return Effect.fail(record.failure)
+      return Effect.map(send(topic, [record.success]), (receipts) => receipts[0] as PublishReceipt)
+    })
+
+  const publishAll = <A>(topic: Topic<A>, values: Iterable<A>, options?: Pick<PublishOptions, "headers">) =>
+    Effect.suspend((): Effect.Effect<ReadonlyArray<PublishReceipt>, BusPublishError> => {
+      const records: Array<OutgoingRecord> = []
+      for (const value of values) {
+        const record = recordOf(topic, value, options)
+        if (Result.isFailure(record)) return Effect.fail(record.failure)
+        records.push(record.success)
+      }
+      return records.length === 0 ? Effect.succeed([]) : send(topic, records)
+    })
+
+  /** Moves a delivery to the dead letter, then acknowledges it; if the dead letter cannot be stored, it is redelivered. */
+  const deadLetter = <A>(topic: Topic<A>, delivery: Delivery, group: string | undefined, reason: string) =>
+    Effect.gen(function* () {
+      const record = deadLetterRecord(topic.deadLetter, delivery, group, reason, new Date())
+      const stored = yield* Effect.exit(transport.publish([record]))
+      if (Exit.isSuccess(stored)) {
+        yield* Effect.logWarning(`dead-lettered message ${delivery.id} of ${topic.name}: ${reason}`)
+        yield* delivery.ack
+      } else {
+        yield* Effect.logError(`cannot dead-letter message ${delivery.id} of ${topic.name}; it will be redelivered`)
+        yield* delivery.nak(defaultRedeliveryDelay(delivery.attempt))
+      }
+    })
+
+  /** The decoded message of a delivery, or `undefined` once an undecodable one was dead-lettered. */
+  const receive = <A>(topic: Topic<A>, delivery: Delivery, group: string | undefined) => {
+    const decoded = topic.codec.decode(delivery.payload)
+    return Result.isSuccess(decoded)
+      ? Effect.succeed(new ReceivedMessage(delivery, decoded.success))
+      : Effect.as(deadLetter(topic, delivery, group, `cannot decode the payload: ${decoded.failure}`), undefined)
+  }
+
+  const subscribe = <A>(topic: Topic<A>, options: SubscribeOptions = {}) =>
+    Stream.unwrap(
+      Effect.as(
+        ensureWithDeadLetter(topic),
+        transport.subscribe({ ...options, topic: topic.name }).pipe(
+          Stream.mapEffect((delivery) => receive(topic, delivery, options.group)),
+          Stream.filter((message): message is ReceivedMessage<A> => message !== undefined)
+        )
+      )
+    )
+
+  const consume = <A, E, R>(
+    topic: Topic<A>,
+    options: ConsumeOptions,
+    handler: (message: Message<A>) => Effect.Effect<void, E, R>
+  ) =>
+    Effect.gen(function* () {
+      yield* ensureWithDeadLetter(topic)
+      const maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES
+      const redeliveryDelay = options.redeliveryDelay ?? defaultRedeliveryDelay
+      const maxInFlight = options.maxInFlight ?? 1000
+
+      const handle = (delivery: Delivery) =>
+        Effect.gen(function* () {
+          const message = yield* receive(topic, delivery, options.group)
+          if (message === undefined) return
+          const outcome = yield* Effect.exit(handler(message))
+          if (message.settled) return
+          if (Exit.isSuccess(outcome)) return yield* delivery.ack
+          if (Exit.hasInterrupts(outcome)) return yield* delivery.nak()
+          const reason = describeFailure(Cause.squash(outcome.cause))
+          if (delivery.attempt >= maxDeliveries)
+            return yield* deadLetter(
+              topic,
+              delivery,
+              options.group,
+              `handler failed ${delivery.attempt} times: ${reason}`
+            )
+          yield* delivery.nak(redeliveryDelay(delivery.attempt))
+        }).pipe(
+          Effect.catchCause((cause) => Effect.logError("could not settle a message; it will be redelivered", cause))
+        )
+
+      const workers = yield* Actor.make({
+        receive: handle,
+        capacity: maxInFlight,
+        workers: options.concurrency ?? 1
+      })
+      const stopping = yield* Deferred.make<void>()
+      const dispatcher = yield* transport.subscribe({ ...options, topic: topic.name, maxDeliveries, maxInFlight }).pipe(
+        Stream.interruptWhen(Deferred.await(stopping)),
+        Stream.runForEach((delivery) => workers.tell(delivery)),
+        Effect.forkScoped
+      )
+
+      const stop = Effect.gen(function* () {
+        if (!(yield* Deferred.succeed(stopping, undefined))) return yield* workers.await
+        yield* Fiber.await(dispatcher)
+        const unstarted = yield* workers.close
+        yield* Effect.forEach(unstarted, (delivery) => Effect.ignore(delivery.nak()), { discard: true })
+        const finished = yield* Effect.timeoutOption(workers.await, options.stopTimeout ?? DEFAULT_STOP_TIMEOUT)
+        if (finished._tag === "None") yield* workers.interrupt
+      }).pipe(Effect.uninterruptible)
+      yield* Effect.addFinalizer(() => stop)
+
+      return {
+        stop,
+        done: Effect.andThen(Fiber.join(dispatcher), workers.await)
+      } satisfies Consumer
+    })
+
+  return {
+    transport,
+    publish,
+    publishAll,
+    subscribe,
+    consume,
+    lag: (topic, group) => transport.lag(topic.name, group),
+    topicInfo: (topic) => transport.topicInfo(topic.name)
+  }
+}
+
+/**
+ * The Bus as an Effect service: `yield* Bus` in a program, `Bus.layer()` over a
+ * transport layer to provide it, `Bus.make(transport)` to build one directly.
+ */
+export class Bus extends Context.Service<Bus, BusShape>()("@sluice/core/Bus") {
+  static readonly make = make
+  /** A Bus over the `TransportService` of the context. */
+  static readonly layer = (options: BusOptions = {}): Layer.Layer<Bus, never, TransportService> =>
+    Layer.effect(
+      Bus,
+      Effect.map(TransportService, (transport) => make(transport, options))
+    )
+}

@@ -1,0 +1,255 @@
+/**
+ * The embedded broker: a real broker in the process, not a mock. Append-only
+ * log per topic with retention limits and a dedup window, consumer groups with
+ * cursors, pending acks, ack-wait redelivery, delayed nak, term, max
+ * deliveries, broadcast subscriptions and start positions. Time follows the
+ * Effect `Clock`, so `TestClock` drives every time-based behaviour.
+ */
+import { Clock, Duration, Effect, Layer, Queue, Result, type Scope, Stream } from "effect"
+import {
+  GroupNotFound,
+  InvalidConfig,
+  type InvalidName,
+  PayloadTooLarge,
+  type PublishError,
+  TopicFull,
+  TopicNotFound,
+  type TransportError
+} from "./errors.ts"
+import { Group, type GroupHost, Member, maxInFlightOf, policyOf } from "./internal/memory/Group.ts"
+import { TopicLog } from "./internal/memory/TopicLog.ts"
+import { validateGroupName, validateHeaders, validateText, validateTopicName } from "./internal/names.ts"
+import {
+  type Delivery,
+  type OutgoingRecord,
+  type PublishReceipt,
+  StartPosition,
+  type SubscriptionOptions,
+  type TopicConfig,
+  type Transport,
+  type TransportFeatures,
+  TransportService
+} from "./Transport.ts"
+
+/** Options of {@link make}. */
+export interface MemoryTransportOptions {
+  /** Largest payload accepted, in bytes. Default 1 MiB, as NATS. */
+  readonly maxPayloadBytes?: number
+}
+
+const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+
+/** What the memory broker offers, with the default payload limit. */
+export const features: TransportFeatures = {
+  name: "memory",
+  durable: false,
+  virtualTime: true,
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES
+}
+
+const positive = (what: string, value: number | undefined): Result.Result<void, InvalidConfig> =>
+  value === undefined || (Number.isFinite(value) && value > 0)
+    ? Result.succeed(undefined)
+    : Result.fail(new InvalidConfig({ reason: `${what} must be a positive number, got ${value}` }))
+
+const checkTopicConfig = (config: TopicConfig): Result.Result<void, InvalidConfig> => {
+  for (const [what, value] of [
+    ["maxMessages", config.maxMessages],
+    ["maxBytes", config.maxBytes],
+    ["maxAge", config.maxAge === undefined ? undefined : Duration.toMillis(config.maxAge)],
+    ["dedupWindow", config.dedupWindow === undefined ? undefined : Duration.toMillis(config.dedupWindow)]
+  ] as const) {
+    const checked = positive(what, value)
+    if (Result.isFailure(checked)) return checked
+  }
+  return Result.succeed(undefined)
+}
+
+const checkSubscription = (options: SubscriptionOptions): Result.Result<void, InvalidConfig> => {
+  for (const [what, value] of [
+    ["maxInFlight", options.maxInFlight],
+    ["maxDeliveries", options.maxDeliveries],
+    ["ackWait", options.ackWait === undefined ? undefined : Duration.toMillis(options.ackWait)],
+    ...(options.backoff ?? []).map((entry) => ["backoff", Duration.toMillis(entry)] as const)
+  ] as const) {
+    const checked = positive(what, value)
+    if (Result.isFailure(checked)) return checked
+  }
+  return Result.succeed(undefined)
+}
+
+/** Starts a memory broker that lives as long as the scope. */
+export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transport, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const clock = yield* Clock.Clock
+    const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES
+    const topics = new Map<string, TopicState>()
+    const active = new Set<Group>()
+
+    // One timer for the whole broker: it sleeps until the earliest ack wait or
+    // nak delay, and is woken when a nearer deadline appears.
+    const wake = yield* Queue.dropping<void>(1)
+    let timerTarget = Number.POSITIVE_INFINITY
+    const host: GroupHost = {
+      now: () => clock.currentTimeMillisUnsafe(),
+      deadline: (at) => {
+        if (at < timerTarget) {
+          timerTarget = at
+          Queue.offerUnsafe(wake, undefined)
+        }
+      }
+    }
+    const timer = Effect.gen(function* () {
+      for (;;) {
+        const now = clock.currentTimeMillisUnsafe()
+        timerTarget = Number.POSITIVE_INFINITY
+        let next = Number.POSITIVE_INFINITY
+        for (const group of active) next = Math.min(next, group.tick(now))
+        timerTarget = Math.min(timerTarget, next)
+        if (timerTarget === Number.POSITIVE_INFINITY) yield* Queue.take(wake)
+        else yield* Effect.raceFirst(clock.sleep(Duration.millis(timerTarget - now)), Queue.take(wake))
+      }
+    })
+    yield* Effect.forkScoped(timer)
+
+    const topicOf = (name: string): Result.Result<TopicState, InvalidName | TopicNotFound> => {
+      const topic = topics.get(name)
+      if (topic !== undefined) return Result.succeed(topic)
+      const valid = validateTopicName(name)
+      return Result.fail(Result.isFailure(valid) ? valid.failure : new TopicNotFound({ topic: name }))
+    }
+
+    const ensureTopic = (config: TopicConfig): Effect.Effect<void, InvalidName | InvalidConfig> =>
+      Effect.gen(function* () {
+        yield* Effect.fromResult(validateTopicName(config.name))
+        yield* Effect.fromResult(checkTopicConfig(config))
+        const existing = topics.get(config.name)
+        if (existing === undefined)
+          topics.set(config.name, { log: new TopicLog(config.name, config), groups: new Map(), broadcasts: new Set() })
+        else existing.log.configure(config)
+      })
+
+    const publish = (records: ReadonlyArray<OutgoingRecord>) =>
+      Effect.suspend((): Effect.Effect<ReadonlyArray<PublishReceipt>, PublishError> => {
+        const now = clock.currentTimeMillisUnsafe()
+        const receipts: Array<PublishReceipt> = []
+        const touched = new Set<TopicState>()
+        // Records stored before a failure in the batch are delivered all the same.
+        const deliver = () => {
+          for (const topic of touched) {
+            for (const group of topic.groups.values()) group.pump()
+            for (const group of topic.broadcasts) group.pump()
+          }
+        }
+        for (const record of records) {
+          const topic = topicOf(record.topic)
+          const rejected = Result.isFailure(topic) ? topic.failure : checkRecord(record, maxPayloadBytes)
+          if (rejected !== undefined || Result.isFailure(topic)) {
+            deliver()
+            return Effect.fail(rejected as PublishError)
+          }
+          const { log } = topic.success
+          log.expire(now)
+          const receipt = log.append(record, now)
+          if (typeof receipt === "string") {
+            deliver()
+            return Effect.fail(new TopicFull({ topic: record.topic, limit: receipt }))
+          }
+          receipts.push(receipt)
+          touched.add(topic.success)
+        }
+        deliver()
+        return Effect.succeed(receipts)
+      })
+
+    const subscribe = (options: SubscriptionOptions): Stream.Stream<Delivery, TransportError> =>
+      Stream.unwrap(
+        Effect.gen(function* () {
+          const { log, groups, broadcasts } = yield* Effect.fromResult(topicOf(options.topic))
+          if (options.group !== undefined) yield* Effect.fromResult(validateGroupName(options.group))
+          yield* Effect.fromResult(checkSubscription(options))
+          log.expire(clock.currentTimeMillisUnsafe())
+          const queue = yield* Queue.unbounded<Delivery>()
+          const member = new Member(queue, maxInFlightOf(options))
+          yield* Effect.acquireRelease(
+            Effect.sync(() => {
+              const policy = policyOf(options)
+              const existing = options.group === undefined ? undefined : groups.get(options.group)
+              if (existing !== undefined) {
+                existing.configure(policy)
+                existing.join(member)
+                return existing
+              }
+              const start = options.start ?? (options.group === undefined ? StartPosition.new : StartPosition.all)
+              const created = new Group(log, options.group ?? "", start, policy, host)
+              if (options.group === undefined) broadcasts.add(created)
+              else groups.set(options.group, created)
+              active.add(created)
+              created.join(member)
+              return created
+            }),
+            (group) =>
+              Effect.flatMap(Queue.clear(queue), (unemitted) =>
+                Effect.sync(() => {
+                  group.leave(member, unemitted)
+                  if (options.group === undefined) {
+                    group.dispose()
+                    broadcasts.delete(group)
+                    active.delete(group)
+                  }
+                })
+              )
+          )
+          return Stream.fromQueue(queue)
+        })
+      )
+
+    const groupOf = (topicName: string, groupName: string): Effect.Effect<Group, TransportError> =>
+      Effect.gen(function* () {
+        const topic = yield* Effect.fromResult(topicOf(topicName))
+        yield* Effect.fromResult(validateGroupName(groupName))
+        const group = topic.groups.get(groupName)
+        if (group === undefined) return yield* new GroupNotFound({ topic: topicName, group: groupName })
+        topic.log.expire(clock.currentTimeMillisUnsafe())
+        return group
+      })
+
+    return {
+      features: { ...features, maxPayloadBytes },
+      ensureTopic,
+      publish,
+      subscribe,
+      lag: (topic, group) => Effect.map(groupOf(topic, group), (found) => found.lag()),
+      topicInfo: (name) =>
+        Effect.gen(function* () {
+          const { log } = yield* Effect.fromResult(topicOf(name))
+          log.expire(clock.currentTimeMillisUnsafe())
+          return log.info()
+        })
+    } satisfies Transport
+  })
+
+interface TopicState {
+  readonly log: TopicLog
+  readonly groups: Map<string, Group>
+  /** Broadcast subscriptions: a group each, gone when the subscription closes. */
+  readonly broadcasts: Set<Group>
+}
+
+const checkRecord = (record: OutgoingRecord, maxPayloadBytes: number): PublishError | undefined => {
+  const id = validateText("message id", record.id)
+  if (Result.isFailure(id)) return id.failure
+  if (record.key !== undefined) {
+    const key = validateText("key", record.key)
+    if (Result.isFailure(key)) return key.failure
+  }
+  const headers = validateHeaders(record.headers)
+  if (Result.isFailure(headers)) return headers.failure
+  if (record.payload.byteLength > maxPayloadBytes)
+    return new PayloadTooLarge({ topic: record.topic, size: record.payload.byteLength, limit: maxPayloadBytes })
+  return undefined
+}
+
+/** The memory broker as the `TransportService` of a layer. */
+export const layer = (options: MemoryTransportOptions = {}): Layer.Layer<TransportService> =>
+  Layer.effect(TransportService, make(options))

@@ -1,0 +1,34 @@
+/**
+ * @sluice/core: typed topics, the Transport port, the embedded memory broker,
+ * the Bus, actors, and the Promise face (`Sluice`). The RxJS face is the
+ * subpath `@sluice/core/rx`.
+ */
+export * as Actor from "./Actor.ts"
+export {
+  Bus,
+  type BusOptions,
+  type BusShape,
+  type ConsumeOptions,
+  type Consumer,
+  type PublishOptions,
+  type SubscribeOptions
+} from "./Bus.ts"
+export * as Codec from "./Codec.ts"
+export * from "./errors.ts"
+export { DeadLetterHeaders } from "./internal/deadLetter.ts"
+export * as MemoryTransport from "./MemoryTransport.ts"
+export type { Message } from "./Message.ts"
+export * as Topic from "./Topic.ts"
+export {
+  type Delivery,
+  type GroupLag,
+  type OutgoingRecord,
+  type PublishReceipt,
+  StartPosition,
+  type SubscriptionOptions,
+  type TopicConfig,
+  type TopicInfo,
+  type Transport,
+  type TransportFeatures,
+  TransportService
+} from "./Transport.ts"

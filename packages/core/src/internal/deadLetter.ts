@@ -1,0 +1,50 @@
+import type { Delivery, OutgoingRecord } from "../Transport.ts"
+
+/** Headers a dead letter carries besides the original ones. */
+export const DeadLetterHeaders = {
+  /** Why the message could not be processed. */
+  reason: "sluice-dead-letter-reason",
+  /** The topic the message was consumed from. */
+  topic: "sluice-dead-letter-topic",
+  /** Its sequence in that topic. */
+  sequence: "sluice-dead-letter-sequence",
+  /** How many deliveries it had. */
+  attempts: "sluice-dead-letter-attempts",
+  /** The consumer group that gave up on it, empty for a broadcast subscription. */
+  group: "sluice-dead-letter-group",
+  /** When it was dead-lettered, ISO 8601. */
+  at: "sluice-dead-letter-at"
+} as const
+
+const MAX_REASON_LENGTH = 1000
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what must go
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]+/g
+
+/** A header-safe reason: control characters (a schema error spans lines) become spaces. */
+const headerSafe = (reason: string): string => {
+  const flat = reason.replace(CONTROL, " ").trim()
+  return flat.length > MAX_REASON_LENGTH ? `${flat.slice(0, MAX_REASON_LENGTH)}…` : flat
+}
+
+/** The record that carries `delivery`, untouched, to the dead-letter topic `deadLetterTopic`. */
+export const deadLetterRecord = (
+  deadLetterTopic: string,
+  delivery: Delivery,
+  group: string | undefined,
+  reason: string,
+  now: Date
+): OutgoingRecord => ({
+  topic: deadLetterTopic,
+  id: delivery.id,
+  key: delivery.key,
+  headers: {
+    ...delivery.headers,
+    [DeadLetterHeaders.reason]: headerSafe(reason),
+    [DeadLetterHeaders.topic]: delivery.topic,
+    [DeadLetterHeaders.sequence]: String(delivery.sequence),
+    [DeadLetterHeaders.attempts]: String(delivery.attempt),
+    [DeadLetterHeaders.group]: group ?? "",
+    [DeadLetterHeaders.at]: now.toISOString()
+  },
+  payload: delivery.payload
+})
