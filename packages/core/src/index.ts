@@ -18,6 +18,7 @@ export * from "./errors.ts"
 export { DeadLetterHeaders } from "./internal/deadLetter.ts"
 export * as MemoryTransport from "./MemoryTransport.ts"
 export type { Message } from "./Message.ts"
+export * as Sluice from "./Sluice.ts"
 export * as Topic from "./Topic.ts"
 export {
   type Delivery,

@@ -1,0 +1,163 @@
+/**
+ * The Promise face, for people who know neither Effect nor RxJS:
+ *
+ * ```ts
+ * const sluice = await Sluice.connect()                 // the embedded memory broker
+ * await sluice.publish(orders, { id: "o-1", total: 5 })
+ * const consumer = await sluice.consume(orders, { group: "billing" }, async (message) => { ... })
+ * for await (const message of sluice.subscribe(orders, { group: "audit" })) { ...; await message.ack() }
+ * await consumer.stop()
+ * await sluice.close()
+ * ```
+ *
+ * It runs the same engine as the Effect face; every rejection is one of the typed errors of `errors.ts`.
+ */
+import { Cause, type Duration, Effect, Exit, Layer, ManagedRuntime, Scope, Stream } from "effect"
+import {
+  Bus,
+  type BusOptions,
+  type BusShape,
+  type ConsumeOptions,
+  type PublishOptions,
+  type SubscribeOptions
+} from "./Bus.ts"
+import type { TransportError } from "./errors.ts"
+import * as MemoryTransport from "./MemoryTransport.ts"
+import type { Message as EffectMessage } from "./Message.ts"
+import type { Topic } from "./Topic.ts"
+import type { GroupLag, PublishReceipt, TopicInfo, TransportService } from "./Transport.ts"
+
+/** A received message whose controls return Promises. */
+export interface Message<A> {
+  readonly topic: string
+  readonly payload: A
+  readonly id: string
+  readonly key: string | undefined
+  readonly headers: Readonly<Record<string, string>>
+  readonly sequence: number
+  readonly publishedAt: Date
+  /** 1 on the first delivery, 2 on the first redelivery, and so on. */
+  readonly attempt: number
+  /** Done: not delivered to this group again. Call only after the message's effect happened. */
+  ack(): Promise<void>
+  /** Not done: deliver again, after `delay` (a duration such as `"5 seconds"`, or milliseconds) when given. */
+  nak(delay?: Duration.Input): Promise<void>
+  /** Never deliver again, without success. */
+  term(): Promise<void>
+  /** Still working: restart the ack wait. */
+  working(): Promise<void>
+}
+
+/** A running consumer of the Promise face. */
+export interface ConsumerHandle {
+  /** Stops gracefully: no new messages, running handlers finish and are acknowledged, the rest is redelivered later. */
+  stop(): Promise<void>
+  /** Settles when the consumer stopped; rejects when its subscription failed. */
+  readonly done: Promise<void>
+}
+
+/** Options of {@link connect}. */
+export interface ConnectOptions extends BusOptions {
+  /** The transport; the embedded memory broker when absent. */
+  readonly transport?: Layer.Layer<TransportService, unknown>
+}
+
+/** A connection to a broker, with Promise-returning methods. */
+export interface Client {
+  /** The Effect face of the same connection, for code that mixes both. */
+  readonly bus: BusShape
+  publish<A>(topic: Topic<A>, value: A, options?: PublishOptions): Promise<PublishReceipt>
+  publishAll<A>(topic: Topic<A>, values: Iterable<A>): Promise<ReadonlyArray<PublishReceipt>>
+  /**
+   * Runs `handler` for each message: acknowledged when it resolves, delivered again
+   * later when it throws, dead-lettered on the last allowed delivery.
+   */
+  consume<A>(
+    topic: Topic<A>,
+    options: ConsumeOptions,
+    handler: (message: Message<A>) => Promise<void> | void
+  ): Promise<ConsumerHandle>
+  /** Messages to settle yourself. Leaving the `for await` loop closes the subscription. */
+  subscribe<A>(topic: Topic<A>, options?: SubscribeOptions): AsyncIterable<Message<A>>
+  lag<A>(topic: Topic<A>, group: string): Promise<GroupLag>
+  topicInfo<A>(topic: Topic<A>): Promise<TopicInfo>
+  /** Stops every consumer gracefully, then closes the transport. */
+  close(): Promise<void>
+}
+
+/** Runs an effect, rejecting with its typed error (not a wrapper). */
+export const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
+  Effect.runPromiseExit(effect).then((exit) =>
+    Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))
+  )
+
+/** The Promise view of a message. */
+export const toPromiseMessage = <A>(message: EffectMessage<A>): Message<A> => ({
+  topic: message.topic,
+  payload: message.payload,
+  id: message.id,
+  key: message.key,
+  headers: message.headers,
+  sequence: message.sequence,
+  publishedAt: message.publishedAt,
+  attempt: message.attempt,
+  ack: () => run(message.ack),
+  nak: (delay) => run(message.nak(delay)),
+  term: () => run(message.term),
+  working: () => run(message.working)
+})
+
+/** Connects to a broker: the embedded memory broker unless `options.transport` is given. */
+export const connect = async (options: ConnectOptions = {}): Promise<Client> => {
+  const { transport = MemoryTransport.layer(), ...busOptions } = options
+  const runtime = ManagedRuntime.make(Bus.layer(busOptions).pipe(Layer.provide(transport)))
+  const bus = await runtime.runPromise(Effect.service(Bus))
+  const consumers = new Set<ConsumerHandle>()
+
+  const consume = async <A>(
+    topic: Topic<A>,
+    consumeOptions: ConsumeOptions,
+    handler: (message: Message<A>) => Promise<void> | void
+  ): Promise<ConsumerHandle> => {
+    const scope = await run(Scope.make())
+    const started = await run(
+      Effect.exit(
+        Scope.provide(scope)(
+          bus.consume(topic, consumeOptions, (message) =>
+            Effect.tryPromise({ try: async () => handler(toPromiseMessage(message)), catch: (error) => error })
+          )
+        )
+      )
+    )
+    if (Exit.isFailure(started)) {
+      await run(Scope.close(scope, Exit.void))
+      throw Cause.squash(started.cause)
+    }
+    const stop = () => run(Scope.close(scope, Exit.void))
+    const handle: ConsumerHandle = {
+      stop: async () => {
+        consumers.delete(handle)
+        await stop()
+      },
+      done: run(started.value.done as Effect.Effect<void, TransportError>)
+    }
+    handle.done.catch(() => undefined)
+    consumers.add(handle)
+    return handle
+  }
+
+  return {
+    bus,
+    publish: (topic, value, publishOptions) => run(bus.publish(topic, value, publishOptions)),
+    publishAll: (topic, values) => run(bus.publishAll(topic, values)),
+    consume,
+    subscribe: (topic, subscribeOptions) =>
+      Stream.toAsyncIterable(bus.subscribe(topic, subscribeOptions).pipe(Stream.map(toPromiseMessage))),
+    lag: (topic, group) => run(bus.lag(topic, group)),
+    topicInfo: (topic) => run(bus.topicInfo(topic)),
+    close: async () => {
+      await Promise.all([...consumers].map((consumer) => consumer.stop()))
+      await runtime.dispose()
+    }
+  }
+}
