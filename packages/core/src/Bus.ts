@@ -60,7 +60,11 @@ export type SubscribeOptions = Omit<SubscriptionOptions, "topic">
 export interface ConsumeOptions extends SubscribeOptions {
   /** Handlers running at once, a count. Default 1. Messages of one key may then run in parallel: use the per-key pattern for order. */
   readonly concurrency?: number
-  /** Deliveries of one message before it is dead-lettered, a count. Default 5. */
+  /**
+   * Deliveries of one message whose handler fails before it is dead-lettered, a count. Default 5.
+   * The broker is allowed one more, so that a message whose deliveries were never settled
+   * (a crashed consumer) is dead-lettered too instead of dropped.
+   */
   readonly maxDeliveries?: number
   /** Delay before a failed message is delivered again, by attempt (1 for the first failure). Default 1 s doubling per attempt, at most 1 minute. */
   readonly redeliveryDelay?: (attempt: number) => Duration.Input
@@ -236,6 +240,15 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
 
       const handle = (delivery: Delivery) =>
         Effect.gen(function* () {
+          // One delivery more than allowed reaches us only when earlier ones were never
+          // settled (a crash, an overrun ack wait): dead-letter it rather than lose it.
+          if (delivery.attempt > maxDeliveries)
+            return yield* deadLetter(
+              topic,
+              delivery,
+              options.group,
+              `delivered ${delivery.attempt - 1} times without being settled (the handler crashed or outlived the ack wait)`
+            )
           const message = yield* receive(topic, delivery, options.group)
           if (message === undefined) return
           const outcome = yield* Effect.exit(handler(message))
@@ -252,6 +265,8 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
             )
           yield* delivery.nak(redeliveryDelay(delivery.attempt))
         }).pipe(
+          // Interrupted by a stop that ran out of time: not done, so hand it back at once.
+          Effect.onInterrupt(() => Effect.ignore(delivery.nak())),
           Effect.catchCause((cause) => Effect.logError("could not settle a message; it will be redelivered", cause))
         )
 
@@ -261,7 +276,8 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         workers: options.concurrency ?? 1
       })
       const stopping = yield* Deferred.make<void>()
-      const dispatcher = yield* transport.subscribe({ ...options, topic: topic.name, maxDeliveries, maxInFlight }).pipe(
+      const subscription = { ...options, topic: topic.name, maxDeliveries: maxDeliveries + 1, maxInFlight }
+      const dispatcher = yield* transport.subscribe(subscription).pipe(
         Stream.interruptWhen(Deferred.await(stopping)),
         Stream.runForEach((delivery) => workers.tell(delivery)),
         Effect.forkScoped
