@@ -2,7 +2,7 @@
  * What a consumer receives: the decoded payload, where it came from, and the
  * controls that settle it with the broker.
  */
-import type { Duration, Effect } from "effect"
+import { type Duration, Effect } from "effect"
 import type { TransportError } from "./errors.ts"
 import type { Delivery } from "./Transport.ts"
 
@@ -63,18 +63,29 @@ export class ReceivedMessage<A> implements Message<A> {
     return this.delivery.attempt
   }
   get ack(): Effect.Effect<void, TransportError> {
-    this.settled = true
-    return this.delivery.ack
+    return this.settle(this.delivery.ack)
   }
   nak(delay?: Duration.Input): Effect.Effect<void, TransportError> {
-    this.settled = true
-    return this.delivery.nak(delay)
+    return this.settle(this.delivery.nak(delay))
   }
   get term(): Effect.Effect<void, TransportError> {
-    this.settled = true
-    return this.delivery.term
+    return this.settle(this.delivery.term)
   }
   get working(): Effect.Effect<void, TransportError> {
     return this.delivery.working
+  }
+
+  /** What a log line shows: the message, not the broker's bookkeeping. */
+  toJSON(): object {
+    const { topic, payload, id, key, headers, sequence, publishedAt, attempt } = this
+    return { topic, payload, id, key, headers, sequence, publishedAt, attempt }
+  }
+
+  // The flag is set when the settlement runs, not when it is read: a handler may destructure `ack`.
+  private settle(settlement: Effect.Effect<void, TransportError>): Effect.Effect<void, TransportError> {
+    return Effect.suspend(() => {
+      this.settled = true
+      return settlement
+    })
   }
 }

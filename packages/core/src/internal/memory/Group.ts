@@ -332,4 +332,10 @@ class MemoryDelivery implements Delivery {
   get working(): Effect.Effect<void> {
     return Effect.sync(() => this.group.working(this.sequence, this.delivery))
   }
+
+  /** What a log line shows: the message, not the group's state. */
+  toJSON(): object {
+    const { topic, sequence, id, key, headers, publishedAt, attempt } = this
+    return { topic, sequence, id, key, headers, payloadBytes: this.payload.byteLength, publishedAt, attempt }
+  }
 }
