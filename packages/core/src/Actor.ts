@@ -3,7 +3,7 @@
  * them one at a time each. The consumer runtime is built on it, and per-key
  * ordering gives every active key an actor of its own.
  */
-import { Cause, Effect, Fiber, Queue, type Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, Queue, type Scope } from "effect"
 
 /**
  * What an actor does when handling a message dies with a defect (a bug, not
@@ -63,7 +63,12 @@ export const make = <M, R>(options: ActorOptions<M, R>): Effect.Effect<Actor<M>,
     )
     const fibers: Array<Fiber.Fiber<void>> = []
     for (let i = 0; i < (options.workers ?? 1); i++) fibers.push(yield* Effect.forkScoped(worker))
-    const await_ = Effect.asVoid(Fiber.joinAll(fibers))
+    // Interrupted workers count as stopped; a defect under "stop" supervision is re-raised.
+    const await_ = Effect.flatMap(Fiber.awaitAll(fibers), (exits) => {
+      for (const exit of exits)
+        if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) return Effect.failCause(exit.cause)
+      return Effect.void
+    })
     return {
       tell: (message) => Queue.offer(mailbox, message),
       pending: Queue.size(mailbox),

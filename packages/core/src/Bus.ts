@@ -283,13 +283,15 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         Effect.forkScoped
       )
 
+      const stopped = yield* Deferred.make<void>()
       const stop = Effect.gen(function* () {
-        if (!(yield* Deferred.succeed(stopping, undefined))) return yield* workers.await
+        if (!(yield* Deferred.succeed(stopping, undefined))) return yield* Deferred.await(stopped)
         yield* Fiber.await(dispatcher)
         const unstarted = yield* workers.close
         yield* Effect.forEach(unstarted, (delivery) => Effect.ignore(delivery.nak()), { discard: true })
         const finished = yield* Effect.timeoutOption(workers.await, options.stopTimeout ?? DEFAULT_STOP_TIMEOUT)
         if (finished._tag === "None") yield* workers.interrupt
+        yield* Deferred.succeed(stopped, undefined)
       }).pipe(Effect.uninterruptible)
       yield* Effect.addFinalizer(() => stop)
 

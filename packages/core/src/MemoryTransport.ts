@@ -134,21 +134,26 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
         const now = clock.currentTimeMillisUnsafe()
         const receipts: Array<PublishReceipt> = []
         const touched = new Set<TopicState>()
-        // Records stored before a failure in the batch are delivered all the same.
+        // Every record is checked before any is stored; records stored before a full
+        // topic stopped the batch are delivered all the same.
         const deliver = () => {
           for (const topic of touched) {
             for (const group of topic.groups.values()) group.pump()
             for (const group of topic.broadcasts) group.pump()
           }
         }
+        const targets: Array<TopicState> = []
         for (const record of records) {
           const topic = topicOf(record.topic)
-          const rejected = Result.isFailure(topic) ? topic.failure : checkRecord(record, maxPayloadBytes)
-          if (rejected !== undefined || Result.isFailure(topic)) {
-            deliver()
-            return Effect.fail(rejected as PublishError)
-          }
-          const { log } = topic.success
+          if (Result.isFailure(topic)) return Effect.fail(topic.failure)
+          const rejected = checkRecord(record, maxPayloadBytes)
+          if (rejected !== undefined) return Effect.fail(rejected)
+          targets.push(topic.success)
+        }
+        for (let i = 0; i < records.length; i++) {
+          const record = records[i] as OutgoingRecord
+          const topic = targets[i] as TopicState
+          const { log } = topic
           log.expire(now)
           const receipt = log.append(record, now)
           if (typeof receipt === "string") {
@@ -156,7 +161,7 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
             return Effect.fail(new TopicFull({ topic: record.topic, limit: receipt }))
           }
           receipts.push(receipt)
-          touched.add(topic.success)
+          touched.add(topic)
         }
         deliver()
         return Effect.succeed(receipts)

@@ -1,0 +1,226 @@
+/**
+ * Bus behaviour that rests on the transport: undecodable payloads go to the
+ * dead letter while the consumer goes on, and a consumer stops gracefully
+ * with work in flight.
+ */
+import { describe, expect } from "@effect/vitest"
+import { Bus, DeadLetterHeaders, type Delivery, type Message, Topic, type Transport } from "@sluice/core"
+import { Deferred, Effect, Exit, Fiber, Schema, Stream } from "effect"
+import { ackEach, type Harness, subscribe, text, uniqueGroup, uniqueTopic, waits } from "./harness.ts"
+
+const Job = Schema.Struct({ n: Schema.Number })
+type Job = typeof Job.Type
+
+const encoder = new TextEncoder()
+
+/** Raw records that no `Job` decodes: broken JSON, and JSON of the wrong shape. */
+const undecodable = (topic: string) => [
+  { topic, id: `broken-${topic}`, headers: { "x-origin": "raw" }, payload: encoder.encode('{"n": 1,') },
+  { topic, id: `wrong-${topic}`, headers: { "x-origin": "raw" }, payload: encoder.encode('{"n":"one"}') }
+]
+
+export const busTests = (h: Harness) => {
+  const { receivedAtLeast } = waits(h)
+
+  /** Reads the dead letters of `topic` straight from the transport. */
+  const deadLetters = (transport: Transport, topic: string, count: number) =>
+    Effect.gen(function* () {
+      const letters = Topic.deadLetterOf(topic)
+      const subscriber = yield* subscribe(transport, { topic: letters, group: uniqueGroup("dl") }, ackEach)
+      yield* receivedAtLeast(subscriber, count)
+      yield* h.settle
+      return subscriber.received
+    })
+
+  const expectDeadLettered = (letters: ReadonlyArray<Delivery>, topic: string) => {
+    const sent = undecodable(topic)
+    expect(letters.map((d) => d.id)).toEqual(sent.map((r) => r.id))
+    letters.forEach((letter, i) => {
+      expect(letter.topic).toBe(Topic.deadLetterOf(topic))
+      expect(text(letter.payload)).toBe(text(sent[i]?.payload ?? new Uint8Array()))
+      expect(letter.headers).toMatchObject({ "x-origin": "raw" })
+      expect(letter.headers[DeadLetterHeaders.reason]).toEqual(expect.stringMatching(/\S/))
+    })
+  }
+
+  describe("bus", () => {
+    h.test(
+      "a consumed payload that cannot be decoded goes to the dead letter with its bytes and a reason, and the consumer goes on",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const bus = Bus.make(transport)
+          const topic = Topic.make({ name: uniqueTopic("bus-decode"), schema: Job })
+          const group = uniqueGroup()
+          const handled: Array<Job> = []
+          yield* bus.consume(topic, { group, ackWait: "1 second" }, (message) =>
+            Effect.sync(() => handled.push(message.payload))
+          )
+          yield* bus.publish(topic, { n: 1 })
+          yield* transport.publish(undecodable(topic.name))
+          yield* bus.publish(topic, { n: 2 })
+          yield* h.eventually("both good messages to be handled", () => handled.length >= 2)
+          expect(handled).toEqual([{ n: 1 }, { n: 2 }])
+
+          expectDeadLettered(yield* deadLetters(transport, topic.name, 2), topic.name)
+          // The undecodable messages were acked on their topic: nothing is left to redeliver.
+          yield* h.eventually(
+            "the consumer's group to have settled everything",
+            Effect.map(bus.lag(topic, group), (lag) => lag.pending === 0 && lag.inFlight === 0)
+          )
+          yield* h.advance("1500 millis")
+          yield* h.settle
+          expect(handled).toEqual([{ n: 1 }, { n: 2 }])
+        })
+    )
+
+    h.test("a subscribed stream never emits an undecodable payload: it goes to the dead letter and is acked", () =>
+      Effect.gen(function* () {
+        const transport = yield* h.make
+        const bus = Bus.make(transport)
+        const topic = Topic.make({ name: uniqueTopic("bus-subscribe-decode"), schema: Job })
+        const group = uniqueGroup()
+        const emitted: Array<Message<Job>> = []
+        yield* bus.subscribe(topic, { group }).pipe(
+          Stream.runForEach((message) =>
+            Effect.andThen(
+              message.ack,
+              Effect.sync(() => emitted.push(message))
+            )
+          ),
+          Effect.forkScoped
+        )
+        yield* h.eventually(
+          "the topic to be created by the subscription",
+          transport.topicInfo(topic.name).pipe(
+            Effect.as(true),
+            Effect.catch(() => Effect.succeed(false))
+          )
+        )
+        yield* transport.publish(undecodable(topic.name))
+        yield* bus.publish(topic, { n: 3 })
+        yield* h.eventually("the good message to be emitted", () => emitted.length >= 1)
+        expectDeadLettered(yield* deadLetters(transport, topic.name, 2), topic.name)
+        yield* h.eventually(
+          "the group to have settled everything",
+          Effect.map(bus.lag(topic, group), (lag) => lag.pending === 0 && lag.inFlight === 0)
+        )
+        expect(emitted.map((m) => m.payload)).toEqual([{ n: 3 }])
+      })
+    )
+
+    h.test(
+      "stopping a consumer lets running handlers finish and acks them, and leaves every other message for the next consumer",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const bus = Bus.make(transport)
+          const topic = Topic.make({ name: uniqueTopic("bus-stop"), schema: Job })
+          const group = uniqueGroup()
+          const gated = yield* gatedHandler
+          const consumer = yield* bus.consume(topic, { group, concurrency: 3, ackWait: "2 seconds" }, gated.handler)
+          yield* bus.publishAll(
+            topic,
+            Array.from({ length: 10 }, (_, n) => ({ n }))
+          )
+          yield* h.eventually("three handlers to be running", () => gated.started.length >= 3)
+          yield* h.settle
+          const running = [...gated.started]
+          expect(running).toHaveLength(3)
+
+          const stopping = yield* Effect.forkChild(consumer.stop)
+          yield* h.settle
+          expect(stopping.pollUnsafe(), "stop waits for the running handlers").toBeUndefined()
+          yield* Effect.forEach(running, gated.open, { discard: true })
+          yield* h.eventually("the consumer to stop", () => stopping.pollUnsafe() !== undefined)
+          expect(String(yield* Fiber.await(stopping))).toBe(String(Exit.void))
+          expect(gated.started, "no handler starts once stop was called").toEqual(running)
+          expect([...gated.finished].sort()).toEqual([...running].sort())
+
+          // The next consumer gets every message that was not finished, and none that was.
+          const next: Array<number> = []
+          yield* bus.consume(topic, { group, concurrency: 3, ackWait: "2 seconds" }, (message) =>
+            Effect.sync(() => next.push(message.payload.n))
+          )
+          const expected = Array.from({ length: 10 }, (_, n) => n).filter((n) => !running.includes(n))
+          yield* h.eventually("the seven unfinished messages to reach the next consumer", () => new Set(next).size >= 7)
+          yield* h.advance("2500 millis")
+          yield* h.settle
+          expect([...next].sort((a, b) => a - b)).toEqual(expected)
+          expect(yield* Effect.exit(consumer.done), "done after a graceful stop").toEqual(Exit.void)
+        })
+    )
+
+    h.test(
+      "a handler still running at the stop timeout is interrupted, not acked, and delivered again to the next consumer",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const bus = Bus.make(transport)
+          const topic = Topic.make({ name: uniqueTopic("bus-stop-timeout"), schema: Job })
+          const group = uniqueGroup()
+          const gated = yield* gatedHandler
+          const consumer = yield* bus.consume(
+            topic,
+            { group, concurrency: 2, ackWait: "2 seconds", stopTimeout: "1 second" },
+            gated.handler
+          )
+          yield* bus.publishAll(
+            topic,
+            Array.from({ length: 4 }, (_, n) => ({ n }))
+          )
+          yield* h.eventually("two handlers to be running", () => gated.started.length >= 2)
+          yield* h.settle
+          const [finishing, stuck] = gated.started as [number, number]
+
+          const stopping = yield* Effect.forkChild(consumer.stop)
+          yield* h.settle
+          yield* gated.open(finishing)
+          yield* h.advance("1500 millis")
+          yield* h.eventually("the consumer to stop", () => stopping.pollUnsafe() !== undefined)
+          expect(String(yield* Fiber.await(stopping))).toBe(String(Exit.void))
+          expect(gated.finished).toEqual([finishing])
+
+          const next: Array<number> = []
+          yield* bus.consume(topic, { group, ackWait: "2 seconds" }, (message) =>
+            Effect.sync(() => next.push(message.payload.n))
+          )
+          yield* h.eventually("the three unfinished messages to reach the next consumer", () => new Set(next).size >= 3)
+          yield* h.advance("2500 millis")
+          yield* h.settle
+          expect([...next].sort((a, b) => a - b)).toEqual([0, 1, 2, 3].filter((n) => n !== finishing))
+          expect(next).toContain(stuck)
+          // Stop is idempotent, and the stopped consumer is done without error.
+          expect(String(yield* Effect.exit(consumer.stop)), "a second stop").toBe(String(Exit.void))
+          expect(String(yield* Effect.exit(consumer.done)), "done after a stop that interrupted a handler").toBe(
+            String(Exit.void)
+          )
+        })
+    )
+  })
+}
+
+/** A handler that records each message it starts, then waits until the test opens that message's gate. */
+const gatedHandler = Effect.sync(() => {
+  const gates = new Map<number, Deferred.Deferred<void>>()
+  const gate = (n: number) => {
+    const existing = gates.get(n)
+    if (existing !== undefined) return existing
+    const made = Deferred.makeUnsafe<void>()
+    gates.set(n, made)
+    return made
+  }
+  const started: Array<number> = []
+  const finished: Array<number> = []
+  return {
+    started,
+    finished,
+    open: (n: number) => Effect.asVoid(Deferred.succeed(gate(n), undefined)),
+    handler: (message: Message<Job>) =>
+      Effect.gen(function* () {
+        started.push(message.payload.n)
+        yield* Deferred.await(gate(message.payload.n))
+        finished.push(message.payload.n)
+      })
+  }
+})

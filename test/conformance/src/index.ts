@@ -1,0 +1,2 @@
+/** The suite every Sluice transport passes unchanged. */
+export { transportSuite } from "./transportSuite.ts"
