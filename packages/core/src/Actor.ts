@@ -6,43 +6,44 @@
 import { Cause, Effect, Exit, Fiber, Queue, type Scope } from "effect"
 
 /**
- * What an actor does when handling a message dies with a defect (a bug, not
- * a typed failure, which `receive` cannot have):
- * - `"resume"`: log the defect and go on with the next message;
- * - `"stop"`: stop taking messages; `await` dies with the defect.
+ * What an actor does when handling a message fails or dies:
+ * - `"resume"`: log the cause and go on with the next message;
+ * - `"stop"`: stop taking messages; `await` fails with the cause.
  */
 export type Supervision = "resume" | "stop"
 
 /** Options of {@link make}. */
-export interface ActorOptions<M, R> {
-  /** Handles one message. Typed failures must be handled inside: only defects reach supervision. */
-  readonly receive: (message: M) => Effect.Effect<void, never, R>
+export interface ActorOptions<M, E, R> {
+  /** Handles one message. What it does not handle itself, failure or defect, goes to supervision. */
+  readonly receive: (message: M) => Effect.Effect<void, E, R>
   /** Messages the mailbox holds before `tell` waits, a count. Default 1000. */
   readonly capacity?: number
   /** Fibers sharing the mailbox, each handling one message at a time (a balancing pool). Default 1: strict mailbox order. */
   readonly workers?: number
-  /** What a defect in `receive` does. Default `"resume"`. */
+  /** What a failure or defect of `receive` does. Default `"resume"`. */
   readonly supervision?: Supervision
 }
 
 /** A running actor. */
-export interface Actor<M> {
+export interface Actor<M, E = never> {
   /** Puts a message in the mailbox, waiting while it is full. False when the actor no longer accepts messages. */
   tell(message: M): Effect.Effect<boolean>
+  /** Puts messages in the mailbox in order, waiting while it is full. False when some were refused because the actor stopped. */
+  tellAll(messages: Iterable<M>): Effect.Effect<boolean>
   /** Messages in the mailbox, not yet started. */
   readonly pending: Effect.Effect<number>
   /** Stops accepting messages and returns those not started; messages being handled go on. */
   readonly close: Effect.Effect<ReadonlyArray<M>>
   /** Stops accepting messages and waits until every message already told is handled. */
-  readonly drain: Effect.Effect<void>
-  /** Waits until the actor stopped: drained after `close` or `drain`, or stopped by a defect. */
-  readonly await: Effect.Effect<void>
+  readonly drain: Effect.Effect<void, E>
+  /** Waits until the actor stopped: drained after `close` or `drain`, or stopped by supervision `"stop"`. */
+  readonly await: Effect.Effect<void, E>
   /** Interrupts the messages being handled and stops. */
   readonly interrupt: Effect.Effect<void>
 }
 
 /** Starts an actor whose fibers live in the current scope. */
-export const make = <M, R>(options: ActorOptions<M, R>): Effect.Effect<Actor<M>, never, Scope.Scope | R> =>
+export const make = <M, E, R>(options: ActorOptions<M, E, R>): Effect.Effect<Actor<M, E>, never, Scope.Scope | R> =>
   Effect.gen(function* () {
     const mailbox = yield* Queue.bounded<M, Cause.Done>(options.capacity ?? 1000)
     const supervision = options.supervision ?? "resume"
@@ -52,18 +53,14 @@ export const make = <M, R>(options: ActorOptions<M, R>): Effect.Effect<Actor<M>,
             Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.logError("actor message failed", cause)
           )
         : options.receive(message)
-    const worker = Effect.gen(function* () {
-      for (;;) {
-        const message = yield* Queue.take(mailbox)
-        yield* receive(message)
-      }
-    }).pipe(
+    // The runtime still yields after its operation budget; a yield per message would cost an event-loop turn each.
+    const worker = Effect.forever(Effect.flatMap(Queue.take(mailbox), receive), { disableYield: true }).pipe(
       Effect.catchIf(Cause.isDone, () => Effect.void),
       Effect.onError(() => Queue.end(mailbox))
     )
-    const fibers: Array<Fiber.Fiber<void>> = []
+    const fibers: Array<Fiber.Fiber<void, E>> = []
     for (let i = 0; i < (options.workers ?? 1); i++) fibers.push(yield* Effect.forkScoped(worker))
-    // Interrupted workers count as stopped; a defect under "stop" supervision is re-raised.
+    // Interrupted workers count as stopped; what stopped one under "stop" supervision is re-raised.
     const await_ = Effect.flatMap(Fiber.awaitAll(fibers), (exits) => {
       for (const exit of exits)
         if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) return Effect.failCause(exit.cause)
@@ -71,6 +68,7 @@ export const make = <M, R>(options: ActorOptions<M, R>): Effect.Effect<Actor<M>,
     })
     return {
       tell: (message) => Queue.offer(mailbox, message),
+      tellAll: (messages) => Effect.map(Queue.offerAll(mailbox, messages), (rejected) => rejected.length === 0),
       pending: Queue.size(mailbox),
       close: Effect.flatMap(Queue.end(mailbox), () => Queue.clear(mailbox)).pipe(
         Effect.catchCause(() => Effect.succeed([]))
@@ -78,5 +76,5 @@ export const make = <M, R>(options: ActorOptions<M, R>): Effect.Effect<Actor<M>,
       drain: Effect.flatMap(Queue.end(mailbox), () => await_),
       await: await_,
       interrupt: Fiber.interruptAll(fibers)
-    } satisfies Actor<M>
+    } satisfies Actor<M, E>
   })

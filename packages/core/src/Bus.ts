@@ -3,20 +3,7 @@
  * receive them decoded, and consume them with a handler that acknowledges only
  * after success. Undecodable messages go to the topic's dead letter.
  */
-import {
-  Cause,
-  Context,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  Layer,
-  Result,
-  Schedule,
-  type Scope,
-  Stream
-} from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Result, Schedule, Scope, Stream } from "effect"
 import * as Actor from "./Actor.ts"
 import {
   type BusPublishError,
@@ -218,13 +205,14 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
 
   const subscribe = <A>(topic: Topic<A>, options: SubscribeOptions = {}) =>
     Stream.unwrap(
-      Effect.as(
-        ensureWithDeadLetter(topic),
-        transport.subscribe({ ...options, topic: topic.name }).pipe(
+      Effect.gen(function* () {
+        yield* ensureWithDeadLetter(topic)
+        const deliveries = yield* transport.subscribe({ ...options, topic: topic.name })
+        return deliveries.pipe(
           Stream.mapEffect((delivery) => receive(topic, delivery, options.group)),
           Stream.filter((message): message is ReceivedMessage<A> => message !== undefined)
         )
-      )
+      })
     )
 
   const consume = <A, E, R>(
@@ -238,37 +226,37 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       const redeliveryDelay = options.redeliveryDelay ?? defaultRedeliveryDelay
       const maxInFlight = options.maxInFlight ?? 1000
 
-      const handle = (delivery: Delivery) =>
-        Effect.gen(function* () {
-          // One delivery more than allowed reaches us only when earlier ones were never
-          // settled (a crash, an overrun ack wait): dead-letter it rather than lose it.
-          if (delivery.attempt > maxDeliveries)
-            return yield* deadLetter(
-              topic,
-              delivery,
-              options.group,
-              `delivered ${delivery.attempt - 1} times without being settled (the handler crashed or outlived the ack wait)`
-            )
-          const message = yield* receive(topic, delivery, options.group)
-          if (message === undefined) return
-          const outcome = yield* Effect.exit(handler(message))
-          if (message.settled) return
-          if (Exit.isSuccess(outcome)) return yield* delivery.ack
-          if (Exit.hasInterrupts(outcome)) return yield* delivery.nak()
-          const reason = describeFailure(Cause.squash(outcome.cause))
-          if (delivery.attempt >= maxDeliveries)
-            return yield* deadLetter(
-              topic,
-              delivery,
-              options.group,
-              `handler failed ${delivery.attempt} times: ${reason}`
-            )
-          yield* delivery.nak(redeliveryDelay(delivery.attempt))
+      const failed = (delivery: Delivery, cause: Cause.Cause<E>) => {
+        const reason = describeFailure(Cause.squash(cause))
+        return delivery.attempt >= maxDeliveries
+          ? deadLetter(topic, delivery, options.group, `handler failed ${delivery.attempt} times: ${reason}`)
+          : delivery.nak(redeliveryDelay(delivery.attempt))
+      }
+
+      // The per-message path: plain code and one Effect chain, no generator.
+      const handle = (delivery: Delivery): Effect.Effect<void, TransportError, R> => {
+        // One delivery more than allowed reaches us only when earlier ones were never
+        // settled (a crash, an overrun ack wait): dead-letter it rather than lose it.
+        if (delivery.attempt > maxDeliveries)
+          return deadLetter(
+            topic,
+            delivery,
+            options.group,
+            `delivered ${delivery.attempt - 1} times without being settled (the handler crashed or outlived the ack wait)`
+          )
+        const decoded = topic.codec.decode(delivery.payload)
+        if (Result.isFailure(decoded))
+          return deadLetter(topic, delivery, options.group, `cannot decode the payload: ${decoded.failure}`)
+        const message = new ReceivedMessage(delivery, decoded.success)
+        return Effect.matchCauseEffect(handler(message), {
+          onSuccess: () => (message.settled ? Effect.void : delivery.ack),
+          onFailure: (cause) =>
+            message.settled ? Effect.void : Cause.hasInterruptsOnly(cause) ? delivery.nak() : failed(delivery, cause)
         }).pipe(
           // Interrupted by a stop that ran out of time: not done, so hand it back at once.
-          Effect.onInterrupt(() => Effect.ignore(delivery.nak())),
-          Effect.catchCause((cause) => Effect.logError("could not settle a message; it will be redelivered", cause))
+          Effect.onInterrupt(() => Effect.ignore(delivery.nak()))
         )
+      }
 
       const workers = yield* Actor.make({
         receive: handle,
@@ -276,10 +264,14 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         workers: options.concurrency ?? 1
       })
       const stopping = yield* Deferred.make<void>()
-      const subscription = { ...options, topic: topic.name, maxDeliveries: maxDeliveries + 1, maxInFlight }
-      const dispatcher = yield* transport.subscribe(subscription).pipe(
+      // The subscription has a scope of its own, so that `stop` can end it before the consumer's scope closes.
+      const subscription = yield* Scope.fork(yield* Effect.scope)
+      const deliveries = yield* transport
+        .subscribe({ ...options, topic: topic.name, maxDeliveries: maxDeliveries + 1, maxInFlight })
+        .pipe(Scope.provide(subscription))
+      const dispatcher = yield* deliveries.pipe(
         Stream.interruptWhen(Deferred.await(stopping)),
-        Stream.runForEach((delivery) => workers.tell(delivery)),
+        Stream.runForEachArray((batch) => workers.tellAll(batch)),
         Effect.forkScoped
       )
 
@@ -287,9 +279,12 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       const stop = Effect.gen(function* () {
         if (!(yield* Deferred.succeed(stopping, undefined))) return yield* Deferred.await(stopped)
         yield* Fiber.await(dispatcher)
+        yield* Scope.close(subscription, Exit.void)
         const unstarted = yield* workers.close
         yield* Effect.forEach(unstarted, (delivery) => Effect.ignore(delivery.nak()), { discard: true })
-        const finished = yield* Effect.timeoutOption(workers.await, options.stopTimeout ?? DEFAULT_STOP_TIMEOUT)
+        // Workers resume after any failure, so waiting for them ends only when they drained.
+        const drained = Effect.ignore(workers.await)
+        const finished = yield* Effect.timeoutOption(drained, options.stopTimeout ?? DEFAULT_STOP_TIMEOUT)
         if (finished._tag === "None") yield* workers.interrupt
         yield* Deferred.succeed(stopped, undefined)
       }).pipe(Effect.uninterruptible)

@@ -167,47 +167,47 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
         return Effect.succeed(receipts)
       })
 
-    const subscribe = (options: SubscriptionOptions): Stream.Stream<Delivery, TransportError> =>
-      Stream.unwrap(
-        Effect.gen(function* () {
-          const { log, groups, broadcasts } = yield* Effect.fromResult(topicOf(options.topic))
-          if (options.group !== undefined) yield* Effect.fromResult(validateGroupName(options.group))
-          yield* Effect.fromResult(checkSubscription(options))
-          log.expire(clock.currentTimeMillisUnsafe())
-          const queue = yield* Queue.unbounded<Delivery>()
-          const member = new Member(queue, maxInFlightOf(options))
-          yield* Effect.acquireRelease(
-            Effect.sync(() => {
-              const policy = policyOf(options)
-              const existing = options.group === undefined ? undefined : groups.get(options.group)
-              if (existing !== undefined) {
-                existing.configure(policy)
-                existing.join(member)
-                return existing
-              }
-              const start = options.start ?? (options.group === undefined ? StartPosition.new : StartPosition.all)
-              const created = new Group(log, options.group ?? "", start, policy, host)
-              if (options.group === undefined) broadcasts.add(created)
-              else groups.set(options.group, created)
-              active.add(created)
-              created.join(member)
-              return created
-            }),
-            (group) =>
-              Effect.flatMap(Queue.clear(queue), (unemitted) =>
-                Effect.sync(() => {
-                  group.leave(member, unemitted)
-                  if (options.group === undefined) {
-                    group.dispose()
-                    broadcasts.delete(group)
-                    active.delete(group)
-                  }
-                })
-              )
-          )
-          return Stream.fromQueue(queue)
-        })
-      )
+    const subscribe = (
+      options: SubscriptionOptions
+    ): Effect.Effect<Stream.Stream<Delivery>, TransportError, Scope.Scope> =>
+      Effect.gen(function* () {
+        const { log, groups, broadcasts } = yield* Effect.fromResult(topicOf(options.topic))
+        if (options.group !== undefined) yield* Effect.fromResult(validateGroupName(options.group))
+        yield* Effect.fromResult(checkSubscription(options))
+        log.expire(clock.currentTimeMillisUnsafe())
+        const queue = yield* Queue.unbounded<Delivery>()
+        const member = new Member(queue, maxInFlightOf(options))
+        yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            const policy = policyOf(options)
+            const existing = options.group === undefined ? undefined : groups.get(options.group)
+            if (existing !== undefined) {
+              existing.configure(policy)
+              existing.join(member)
+              return existing
+            }
+            const start = options.start ?? (options.group === undefined ? StartPosition.new : StartPosition.all)
+            const created = new Group(log, options.group ?? "", start, policy, host)
+            if (options.group === undefined) broadcasts.add(created)
+            else groups.set(options.group, created)
+            active.add(created)
+            created.join(member)
+            return created
+          }),
+          (group) =>
+            Effect.flatMap(Queue.clear(queue), (unemitted) =>
+              Effect.sync(() => {
+                group.leave(member, unemitted)
+                if (options.group === undefined) {
+                  group.dispose()
+                  broadcasts.delete(group)
+                  active.delete(group)
+                }
+              })
+            )
+        )
+        return Stream.fromQueue(queue)
+      })
 
     const groupOf = (topicName: string, groupName: string): Effect.Effect<Group, TransportError> =>
       Effect.gen(function* () {

@@ -4,7 +4,7 @@
  * conformance suite (`@sluice/conformance`), which reads {@link TransportFeatures}
  * to know what to expect.
  */
-import { Context, type Duration, type Effect, type Stream } from "effect"
+import { Context, type Duration, type Effect, type Scope, type Stream } from "effect"
 import type { InvalidConfig, InvalidName, PublishError, TransportError, TransportUnavailable } from "./errors.ts"
 
 /** What a transport offers. The conformance suite adapts to these. */
@@ -159,22 +159,26 @@ export interface TopicInfo {
  *   saw within its dedup window is confirmed with `duplicate: true` and stored once. A record that cannot be
  *   stored fails the whole call with a `PublishError`; records before it in the batch may have been stored,
  *   so retry with the same ids. Names, keys and headers are validated before anything is sent.
- * - `subscribe` delivers every stored message to each group at least once, and to each broadcast subscription
- *   from its start. Members of one group compete. A member never holds more than `maxInFlight` unsettled
- *   deliveries. With `maxInFlight: 1` a group receives in sequence order, redeliveries included.
+ * - `subscribe` opens a subscription in the scope: when it succeeds, the group exists (created at `start` if it
+ *   was new) and this member has joined it. The stream it returns delivers every stored message to each group
+ *   at least once, and to each broadcast subscription from its start. Members of one group compete. A member
+ *   never holds more than `maxInFlight` unsettled deliveries. With `maxInFlight: 1` a group receives in sequence
+ *   order, redeliveries included.
  * - A delivery is settled by `ack` (done), `nak` (redeliver, after a delay if given) or `term` (never again). An
  *   unsettled delivery is redelivered after its ack wait; `working` restarts the wait. After `maxDeliveries`
  *   attempts the broker stops delivering the message.
- * - The stream ends when its scope closes. Deliveries it already emitted can still be settled until their ack
- *   wait passes; deliveries the transport held but had not emitted are released for redelivery at once. Nothing
- *   is acknowledged by closing.
+ * - The subscription ends when its scope closes. Deliveries the stream already emitted can still be settled
+ *   until their ack wait passes; deliveries the transport held but had not emitted are released for redelivery
+ *   at once. Nothing is acknowledged by closing.
  * - Time-based behaviour follows the Effect `Clock` when `features.virtualTime` is true.
  */
 export interface Transport {
   readonly features: TransportFeatures
   ensureTopic(config: TopicConfig): Effect.Effect<void, InvalidName | InvalidConfig | TransportUnavailable>
   publish(records: ReadonlyArray<OutgoingRecord>): Effect.Effect<ReadonlyArray<PublishReceipt>, PublishError>
-  subscribe(options: SubscriptionOptions): Stream.Stream<Delivery, TransportError>
+  subscribe(
+    options: SubscriptionOptions
+  ): Effect.Effect<Stream.Stream<Delivery, TransportError>, TransportError, Scope.Scope>
   lag(topic: string, group: string): Effect.Effect<GroupLag, TransportError>
   topicInfo(topic: string): Effect.Effect<TopicInfo, TransportError>
 }

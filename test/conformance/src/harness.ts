@@ -178,14 +178,17 @@ export const subscribe = (
     const received: Array<Delivery> = []
     let failure: Cause.Cause<TransportError> | undefined
     const fiber = yield* transport.subscribe(options).pipe(
-      Stream.runForEach((delivery) =>
-        Effect.uninterruptible(
-          Effect.suspend(() => {
-            received.push(delivery)
-            return onDelivery(delivery)
-          })
+      Effect.flatMap(
+        Stream.runForEach((delivery) =>
+          Effect.uninterruptible(
+            Effect.suspend(() => {
+              received.push(delivery)
+              return onDelivery(delivery)
+            })
+          )
         )
       ),
+      Effect.scoped,
       Effect.onError((cause) =>
         Effect.sync(() => {
           // Closing interrupts the stream: that is not a failure.

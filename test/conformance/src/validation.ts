@@ -5,7 +5,7 @@
  */
 import { describe, expect } from "@effect/vitest"
 import type { OutgoingRecord, Transport } from "@sluice/core"
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import {
   ackEach,
   bodies,
@@ -26,8 +26,8 @@ export const validationTests = (h: Harness) => {
   const topicOperations = (transport: Transport, name: string): Record<string, Effect.Effect<unknown, unknown>> => ({
     ensureTopic: transport.ensureTopic({ name }),
     publish: transport.publish([record(name, "x")]),
-    "subscribe to a group": Stream.runDrain(transport.subscribe({ topic: name, group: "g" })),
-    "subscribe as a broadcast": Stream.runDrain(transport.subscribe({ topic: name })),
+    "subscribe to a group": Effect.scoped(transport.subscribe({ topic: name, group: "g" })),
+    "subscribe as a broadcast": Effect.scoped(transport.subscribe({ topic: name })),
     lag: transport.lag(name, "g"),
     topicInfo: transport.topicInfo(name)
   })
@@ -86,7 +86,7 @@ export const validationTests = (h: Harness) => {
           const subscribed = yield* failureOf(
             h,
             `subscribing as group ${JSON.stringify(group.slice(0, 40))}`,
-            Stream.runDrain(transport.subscribe({ topic, group }))
+            Effect.scoped(transport.subscribe({ topic, group }))
           )
           expect(subscribed).toMatchObject({ _tag: "InvalidName", kind: "group" })
           const lag = yield* failureOf(

@@ -1,6 +1,6 @@
 import { Duration, Effect, Queue } from "effect"
-import type { Delivery, StartPosition, SubscriptionOptions } from "../../Transport.ts"
-import type { RemovalListener, StoredMessage, TopicLog } from "./TopicLog.ts"
+import type { Delivery, OutgoingRecord, StartPosition, SubscriptionOptions } from "../../Transport.ts"
+import type { RemovalListener, TopicLog } from "./TopicLog.ts"
 
 const DEFAULT_MAX_IN_FLIGHT = 1000
 const DEFAULT_ACK_WAIT_MS = 30_000
@@ -14,19 +14,6 @@ export class Member {
     this.queue = queue
     this.maxInFlight = maxInFlight
   }
-}
-
-/** Where a delivered message stands in its group. */
-interface Entry {
-  readonly sequence: number
-  /** Deliveries so far; 0 when a delivery was handed back before anyone saw it. */
-  attempt: number
-  state: "inFlight" | "delayed" | "ready"
-  /** When the ack wait (in flight) or the nak delay (delayed) ends, in epoch milliseconds. */
-  due: number
-  member: Member | undefined
-  /** Changes on every delivery, so a settlement knows whether it answers the current one. */
-  delivery: number
 }
 
 /** Reads settlement policy from subscription options. */
@@ -60,12 +47,12 @@ export interface GroupHost {
  */
 export class Group implements RemovalListener {
   private cursor: number
-  private readonly entries = new Map<number, Entry>()
+  /** The latest delivery of each message delivered and not yet settled: in flight, delayed, or ready again. */
+  private readonly entries = new Map<number, MemoryDelivery>()
   /** Sequences waiting for redelivery, ascending, so redeliveries keep publish order. */
   private readonly ready: Array<number> = []
   private readonly members: Array<Member> = []
   private nextMember = 0
-  private deliveries = 0
   private missed = 0
   readonly log: TopicLog
   readonly name: string
@@ -104,9 +91,9 @@ export class Group implements RemovalListener {
     if (index >= 0) this.members.splice(index, 1)
     for (const delivery of unemitted) {
       const entry = this.entries.get(delivery.sequence)
-      if (entry === undefined || entry.member !== member || entry.state !== "inFlight") continue
-      entry.attempt--
-      entry.member = undefined
+      if (entry !== delivery || entry.member !== member || entry.state !== "inFlight") continue
+      entry.seen = false
+      this.release(entry)
       this.makeReady(entry)
     }
     this.pump()
@@ -148,8 +135,8 @@ export class Group implements RemovalListener {
     this.ack(sequence)
   }
 
-  nak(sequence: number, delivery: number, delayMs: number): void {
-    const entry = this.current(sequence, delivery)
+  nak(delivery: MemoryDelivery, delayMs: number): void {
+    const entry = this.current(delivery)
     if (entry === undefined) return
     this.release(entry)
     if (entry.attempt >= this.policy.maxDeliveries) this.forget(entry)
@@ -161,8 +148,8 @@ export class Group implements RemovalListener {
     this.pump()
   }
 
-  working(sequence: number, delivery: number): void {
-    const entry = this.current(sequence, delivery)
+  working(delivery: MemoryDelivery): void {
+    const entry = this.current(delivery)
     if (entry !== undefined) entry.due = this.host.now() + this.ackWaitOf(entry.attempt)
   }
 
@@ -196,29 +183,20 @@ export class Group implements RemovalListener {
       if (member === undefined) return
       const sequence = this.ready.length > 0 ? (this.ready.shift() as number) : this.takeFromCursor()
       if (sequence === undefined) return
-      const message = this.log.get(sequence)
-      const existing = this.entries.get(sequence)
-      if (message === undefined) {
-        if (existing !== undefined) this.entries.delete(sequence)
+      const record = this.log.get(sequence)
+      const previous = this.entries.get(sequence)
+      if (record === undefined) {
+        if (previous !== undefined) this.entries.delete(sequence)
         continue
       }
-      const entry: Entry = existing ?? {
-        sequence,
-        attempt: 0,
-        state: "inFlight",
-        due: 0,
-        member: undefined,
-        delivery: 0
-      }
-      if (existing === undefined) this.entries.set(sequence, entry)
-      entry.attempt++
-      entry.state = "inFlight"
-      entry.member = member
-      entry.delivery = ++this.deliveries
-      entry.due = this.host.now() + this.ackWaitOf(entry.attempt)
+      const attempt = previous === undefined ? 1 : previous.seen ? previous.attempt + 1 : previous.attempt
+      const delivery = new MemoryDelivery(this, record, sequence, this.log.publishedAt(sequence), attempt)
+      delivery.member = member
+      delivery.due = this.host.now() + this.ackWaitOf(attempt)
+      this.entries.set(sequence, delivery)
       member.inFlight++
-      this.host.deadline(entry.due)
-      Queue.offerUnsafe(member.queue, new MemoryDelivery(this, message, entry.attempt, entry.delivery))
+      this.host.deadline(delivery.due)
+      Queue.offerUnsafe(member.queue, delivery)
     }
   }
 
@@ -243,9 +221,9 @@ export class Group implements RemovalListener {
     return undefined
   }
 
-  private current(sequence: number, delivery: number): Entry | undefined {
-    const entry = this.entries.get(sequence)
-    return entry !== undefined && entry.state === "inFlight" && entry.delivery === delivery ? entry : undefined
+  /** The delivery itself when it is still the message's current, unsettled one. */
+  private current(delivery: MemoryDelivery): MemoryDelivery | undefined {
+    return this.entries.get(delivery.sequence) === delivery && delivery.state === "inFlight" ? delivery : undefined
   }
 
   private ackWaitOf(attempt: number): number {
@@ -253,12 +231,12 @@ export class Group implements RemovalListener {
     return waits[Math.min(attempt, waits.length) - 1] as number
   }
 
-  private release(entry: Entry): void {
+  private release(entry: MemoryDelivery): void {
     if (entry.state === "inFlight" && entry.member !== undefined) entry.member.inFlight--
     entry.member = undefined
   }
 
-  private forget(entry: Entry): void {
+  private forget(entry: MemoryDelivery): void {
     this.release(entry)
     if (entry.state === "ready") {
       const index = this.ready.indexOf(entry.sequence)
@@ -267,7 +245,7 @@ export class Group implements RemovalListener {
     this.entries.delete(entry.sequence)
   }
 
-  private makeReady(entry: Entry): void {
+  private makeReady(entry: MemoryDelivery): void {
     entry.state = "ready"
     const ready = this.ready
     let index = ready.length
@@ -289,7 +267,11 @@ const startOf = (log: TopicLog, start: StartPosition): number => {
   }
 }
 
-/** A delivery from the memory broker; its controls are built only when used. */
+/**
+ * A delivery from the memory broker. It is also the group's record of where
+ * the message stands until it is settled, so a delivery costs one object.
+ * Its controls are built only when used.
+ */
 class MemoryDelivery implements Delivery {
   readonly topic: string
   readonly sequence: number
@@ -299,20 +281,25 @@ class MemoryDelivery implements Delivery {
   readonly payload: Uint8Array
   readonly publishedAt: number
   readonly attempt: number
+  /** In flight with a member, waiting out a nak delay, or ready to be delivered again. */
+  state: "inFlight" | "delayed" | "ready" = "inFlight"
+  /** When the ack wait (in flight) or the nak delay (delayed) ends, in epoch milliseconds. */
+  due = 0
+  member: Member | undefined = undefined
+  /** False when the delivery was handed back before it was emitted: the next one keeps its attempt number. */
+  seen = true
   private readonly group: Group
-  private readonly delivery: number
 
-  constructor(group: Group, message: StoredMessage, attempt: number, delivery: number) {
+  constructor(group: Group, record: OutgoingRecord, sequence: number, publishedAt: number, attempt: number) {
     this.group = group
+    this.topic = record.topic
+    this.sequence = sequence
+    this.id = record.id
+    this.key = record.key
+    this.headers = record.headers
+    this.payload = record.payload
+    this.publishedAt = publishedAt
     this.attempt = attempt
-    this.delivery = delivery
-    this.topic = group.log.name
-    this.sequence = message.sequence
-    this.id = message.id
-    this.key = message.key
-    this.headers = message.headers
-    this.payload = message.payload
-    this.publishedAt = message.publishedAt
   }
 
   get ack(): Effect.Effect<void> {
@@ -320,9 +307,7 @@ class MemoryDelivery implements Delivery {
   }
 
   nak(delay?: Duration.Input): Effect.Effect<void> {
-    return Effect.sync(() =>
-      this.group.nak(this.sequence, this.delivery, delay === undefined ? 0 : Duration.toMillis(delay))
-    )
+    return Effect.sync(() => this.group.nak(this, delay === undefined ? 0 : Duration.toMillis(delay)))
   }
 
   get term(): Effect.Effect<void> {
@@ -330,7 +315,7 @@ class MemoryDelivery implements Delivery {
   }
 
   get working(): Effect.Effect<void> {
-    return Effect.sync(() => this.group.working(this.sequence, this.delivery))
+    return Effect.sync(() => this.group.working(this))
   }
 
   /** What a log line shows: the message, not the group's state. */

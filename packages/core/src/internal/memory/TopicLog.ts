@@ -1,15 +1,6 @@
 import { Duration } from "effect"
 import type { OutgoingRecord, PublishReceipt, TopicConfig, TopicInfo } from "../../Transport.ts"
-
-/** A message as the memory broker stores it. */
-export interface StoredMessage {
-  readonly sequence: number
-  readonly id: string
-  readonly key: string | undefined
-  readonly headers: Readonly<Record<string, string>>
-  readonly payload: Uint8Array
-  readonly publishedAt: number
-}
+import { Deque } from "./Deque.ts"
 
 /** Told when messages leave the log, so a group can count what it never received. */
 export interface RemovalListener {
@@ -41,15 +32,19 @@ const limitsOf = (config: TopicConfig): Limits => ({
  */
 export class TopicLog {
   private limits: Limits
-  private messages: Array<StoredMessage> = []
-  private head = 0
+  /** Stored records, oldest first, with their store times in epoch milliseconds. */
+  private readonly messages = new Deque<OutgoingRecord>()
+  private readonly times = new Deque<number>()
   private firstSequence = 1
   private lastSequence = 0
   private bytes = 0
   private expired = 0
   private discarded = 0
-  /** Message id → sequence and store time; insertion order is time order, so pruning reads from the front. */
-  private readonly ids = new Map<string, { readonly sequence: number; readonly at: number }>()
+  /** Message id → sequence, for the ids stored within the dedup window. */
+  private readonly ids = new Map<string, number>()
+  /** The same ids with their store times, oldest first: pruning reads from the front. */
+  private readonly idQueue = new Deque<string>()
+  private readonly idTimes = new Deque<number>()
   readonly listeners = new Set<RemovalListener>()
   readonly name: string
 
@@ -63,7 +58,7 @@ export class TopicLog {
   }
 
   get size(): number {
-    return this.messages.length - this.head
+    return this.messages.length
   }
 
   get first(): number {
@@ -74,28 +69,32 @@ export class TopicLog {
     return this.lastSequence
   }
 
-  get(sequence: number): StoredMessage | undefined {
-    if (sequence < this.firstSequence) return undefined
-    return this.messages[this.head + (sequence - this.firstSequence)]
+  get(sequence: number): OutgoingRecord | undefined {
+    return this.messages.at(sequence - this.firstSequence)
+  }
+
+  /** When the message was stored, in epoch milliseconds; only for a sequence `get` finds. */
+  publishedAt(sequence: number): number {
+    return this.times.at(sequence - this.firstSequence) as number
   }
 
   /** The first sequence published at or after `epochMillis`; `last + 1` when there is none. */
   firstAtOrAfter(epochMillis: number): number {
-    let low = this.head
+    let low = 0
     let high = this.messages.length
     while (low < high) {
       const middle = (low + high) >>> 1
-      if ((this.messages[middle] as StoredMessage).publishedAt < epochMillis) low = middle + 1
+      if ((this.times.at(middle) as number) < epochMillis) low = middle + 1
       else high = middle
     }
-    return this.firstSequence + (low - this.head)
+    return this.firstSequence + low
   }
 
   /** Stores a record, or says which limit rejects it. */
   append(record: OutgoingRecord, now: number): PublishReceipt | "messages" | "bytes" {
     this.pruneIds(now)
     const seen = this.ids.get(record.id)
-    if (seen !== undefined) return { topic: this.name, sequence: seen.sequence, duplicate: true }
+    if (seen !== undefined) return { topic: this.name, sequence: seen, duplicate: true }
     const size = record.payload.byteLength
     const { maxMessages, maxBytes, discard } = this.limits
     if (discard === "new") {
@@ -108,23 +107,19 @@ export class TopicLog {
       }
     }
     const sequence = ++this.lastSequence
-    this.messages.push({
-      sequence,
-      id: record.id,
-      key: record.key,
-      headers: record.headers,
-      payload: record.payload,
-      publishedAt: now
-    })
+    this.messages.push(record)
+    this.times.push(now)
     this.bytes += size
-    this.ids.set(record.id, { sequence, at: now })
+    this.ids.set(record.id, sequence)
+    this.idQueue.push(record.id)
+    this.idTimes.push(now)
     return { topic: this.name, sequence, duplicate: false }
   }
 
   /** Removes messages older than the topic's maximum age. */
   expire(now: number): void {
     const oldest = now - this.limits.maxAgeMs
-    while (this.size > 0 && (this.messages[this.head] as StoredMessage).publishedAt <= oldest) {
+    while (this.size > 0 && (this.times.peek() as number) <= oldest) {
       this.removeFirst()
       this.expired++
     }
@@ -143,22 +138,18 @@ export class TopicLog {
   }
 
   private removeFirst(): void {
-    const message = this.messages[this.head] as StoredMessage
-    this.head++
-    this.firstSequence++
-    this.bytes -= message.payload.byteLength
-    if (this.head >= 1024 && this.head * 2 >= this.messages.length) {
-      this.messages = this.messages.slice(this.head)
-      this.head = 0
-    }
-    for (const listener of this.listeners) listener.removed(message.sequence)
+    const record = this.messages.shift() as OutgoingRecord
+    this.times.shift()
+    const sequence = this.firstSequence++
+    this.bytes -= record.payload.byteLength
+    for (const listener of this.listeners) listener.removed(sequence)
   }
 
   private pruneIds(now: number): void {
     const oldest = now - this.limits.dedupWindowMs
-    for (const [id, seen] of this.ids) {
-      if (seen.at > oldest) return
-      this.ids.delete(id)
+    while (this.idTimes.length > 0 && (this.idTimes.peek() as number) <= oldest) {
+      this.idTimes.shift()
+      this.ids.delete(this.idQueue.shift() as string)
     }
   }
 }
