@@ -3,7 +3,7 @@
  * them one at a time each. The consumer runtime is built on it, and per-key
  * ordering gives every active key an actor of its own.
  */
-import { Cause, Effect, Exit, Fiber, Queue, type Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, Queue, type Scope } from "effect"
 
 /**
  * What an actor does when handling a message fails or dies:
@@ -47,17 +47,26 @@ export const make = <M, E, R>(options: ActorOptions<M, E, R>): Effect.Effect<Act
   Effect.gen(function* () {
     const mailbox = yield* Queue.bounded<M, Cause.Done>(options.capacity ?? 1000)
     const supervision = options.supervision ?? "resume"
-    const receive = (message: M) =>
-      supervision === "resume"
-        ? Effect.catchCause(options.receive(message), (cause) =>
-            Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.logError("actor message failed", cause)
-          )
-        : options.receive(message)
+    // Set when supervision "stop" stopped the actor: workers still running take no new message.
+    let stoppedBy: Cause.Cause<E> | undefined
+    const handedBack: Array<M> = []
+    const receive = (message: M): Effect.Effect<void, E, R> => {
+      if (stoppedBy === undefined) return options.receive(message)
+      handedBack.push(message)
+      return Effect.failCause(stoppedBy)
+    }
     // The runtime still yields after its operation budget; a yield per message would cost an event-loop turn each.
-    const worker = Effect.forever(Effect.flatMap(Queue.take(mailbox), receive), { disableYield: true }).pipe(
-      Effect.catchIf(Cause.isDone, () => Effect.void),
-      Effect.onError(() => Queue.end(mailbox))
-    )
+    const loop = Effect.forever(Effect.flatMap(Queue.take(mailbox), receive), { disableYield: true })
+    // Supervision wraps the loop, not each message: under "resume" a failure is logged and the loop starts again.
+    const worker: Effect.Effect<void, E, R> = Effect.catchCause(loop, (cause) => {
+      const error = Cause.findErrorOption(cause)
+      if (Option.isSome(error) && Cause.isDone(error.value)) return Effect.void
+      if (supervision === "stop" || Cause.hasInterruptsOnly(cause)) {
+        stoppedBy ??= cause as Cause.Cause<E>
+        return Effect.andThen(Queue.end(mailbox), Effect.failCause(stoppedBy))
+      }
+      return Effect.andThen(Effect.logError("actor message failed", cause), worker)
+    })
     const fibers: Array<Fiber.Fiber<void, E>> = []
     for (let i = 0; i < (options.workers ?? 1); i++) fibers.push(yield* Effect.forkScoped(worker))
     // Interrupted workers count as stopped; what stopped one under "stop" supervision is re-raised.
@@ -71,7 +80,8 @@ export const make = <M, E, R>(options: ActorOptions<M, E, R>): Effect.Effect<Act
       tellAll: (messages) => Effect.map(Queue.offerAll(mailbox, messages), (rejected) => rejected.length === 0),
       pending: Queue.size(mailbox),
       close: Effect.flatMap(Queue.end(mailbox), () => Queue.clear(mailbox)).pipe(
-        Effect.catchCause(() => Effect.succeed([]))
+        Effect.catchCause(() => Effect.succeed([])),
+        Effect.map((unstarted) => [...handedBack.splice(0), ...unstarted])
       ),
       drain: Effect.flatMap(Queue.end(mailbox), () => await_),
       await: await_,

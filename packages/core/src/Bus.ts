@@ -3,7 +3,21 @@
  * receive them decoded, and consume them with a handler that acknowledges only
  * after success. Undecodable messages go to the topic's dead letter.
  */
-import { Cause, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Result, Schedule, Scope, Stream } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Result,
+  Schedule,
+  Scope,
+  Stream
+} from "effect"
 import * as Actor from "./Actor.ts"
 import {
   type BusPublishError,
@@ -48,9 +62,10 @@ export interface ConsumeOptions extends SubscribeOptions {
   /** Handlers running at once, a count. Default 1. Messages of one key may then run in parallel: use the per-key pattern for order. */
   readonly concurrency?: number
   /**
-   * Deliveries of one message whose handler fails before it is dead-lettered, a count. Default 5.
-   * The broker is allowed one more, so that a message whose deliveries were never settled
-   * (a crashed consumer) is dead-lettered too instead of dropped.
+   * The attempt from which a handler failure dead-letters the message instead of retrying it, a count.
+   * Default 5. The broker may deliver a message {@link UNSETTLED_DELIVERIES} times more, for deliveries
+   * that ended without an outcome (a consumer stopped or crashed, an ack wait overran); the last of
+   * those dead-letters it without running the handler, so a message is never dropped silently.
    */
   readonly maxDeliveries?: number
   /** Delay before a failed message is delivered again, by attempt (1 for the first failure). Default 1 s doubling per attempt, at most 1 minute. */
@@ -111,7 +126,10 @@ export interface BusShape {
 }
 
 const DEFAULT_PUBLISH_RETRY = Schedule.max([Schedule.jittered(Schedule.exponential("100 millis")), Schedule.recurs(5)])
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 const DEFAULT_MAX_DELIVERIES = 5
+/** Deliveries a consumed message may have beyond `maxDeliveries`, for deliveries that ended without an outcome. */
+export const UNSETTLED_DELIVERIES = 5
 const DEFAULT_STOP_TIMEOUT = Duration.seconds(30)
 const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
 
@@ -150,7 +168,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       topic: topic.name,
       id: options?.id ?? topic.id?.(value) ?? nextMessageId(),
       key: options?.key ?? topic.key?.(value),
-      headers: options?.headers ?? {},
+      headers: options?.headers ?? NO_HEADERS,
       payload: payload.success
     })
   }
@@ -184,7 +202,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
   /** Moves a delivery to the dead letter, then acknowledges it; if the dead letter cannot be stored, it is redelivered. */
   const deadLetter = <A>(topic: Topic<A>, delivery: Delivery, group: string | undefined, reason: string) =>
     Effect.gen(function* () {
-      const record = deadLetterRecord(topic.deadLetter, delivery, group, reason, new Date())
+      const record = deadLetterRecord(topic.deadLetter, delivery, group, reason, yield* Clock.currentTimeMillis)
       const stored = yield* Effect.exit(transport.publish([record]))
       if (Exit.isSuccess(stored)) {
         yield* Effect.logWarning(`dead-lettered message ${delivery.id} of ${topic.name}: ${reason}`)
@@ -223,6 +241,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
     Effect.gen(function* () {
       yield* ensureWithDeadLetter(topic)
       const maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES
+      const brokerMaxDeliveries = maxDeliveries + UNSETTLED_DELIVERIES
       const redeliveryDelay = options.redeliveryDelay ?? defaultRedeliveryDelay
       const maxInFlight = options.maxInFlight ?? 1000
 
@@ -237,12 +256,12 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       const handle = (delivery: Delivery): Effect.Effect<void, TransportError, R> => {
         // One delivery more than allowed reaches us only when earlier ones were never
         // settled (a crash, an overrun ack wait): dead-letter it rather than lose it.
-        if (delivery.attempt > maxDeliveries)
+        if (delivery.attempt >= brokerMaxDeliveries)
           return deadLetter(
             topic,
             delivery,
             options.group,
-            `delivered ${delivery.attempt - 1} times without being settled (the handler crashed or outlived the ack wait)`
+            `delivered ${delivery.attempt - 1} times without an outcome (consumers stopped or crashed, or ack waits overran)`
           )
         const decoded = topic.codec.decode(delivery.payload)
         if (Result.isFailure(decoded))
@@ -267,7 +286,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       // The subscription has a scope of its own, so that `stop` can end it before the consumer's scope closes.
       const subscription = yield* Scope.fork(yield* Effect.scope)
       const deliveries = yield* transport
-        .subscribe({ ...options, topic: topic.name, maxDeliveries: maxDeliveries + 1, maxInFlight })
+        .subscribe({ ...options, topic: topic.name, maxDeliveries: brokerMaxDeliveries, maxInFlight })
         .pipe(Scope.provide(subscription))
       const dispatcher = yield* deliveries.pipe(
         Stream.interruptWhen(Deferred.await(stopping)),

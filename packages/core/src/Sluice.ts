@@ -21,7 +21,7 @@ import {
   type PublishOptions,
   type SubscribeOptions
 } from "./Bus.ts"
-import type { TransportError } from "./errors.ts"
+import { TransportUnavailable } from "./errors.ts"
 import * as MemoryTransport from "./MemoryTransport.ts"
 import type { Message as EffectMessage } from "./Message.ts"
 import type { Topic } from "./Topic.ts"
@@ -81,7 +81,7 @@ export interface Client {
   subscribe<A>(topic: Topic<A>, options?: SubscribeOptions): AsyncIterable<Message<A>>
   lag<A>(topic: Topic<A>, group: string): Promise<GroupLag>
   topicInfo<A>(topic: Topic<A>): Promise<TopicInfo>
-  /** Stops every consumer gracefully, then closes the transport. */
+  /** Stops every consumer gracefully, then closes the transport. Afterwards every method rejects with `TransportUnavailable`. */
   close(): Promise<void>
 }
 
@@ -113,12 +113,19 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
   const runtime = ManagedRuntime.make(Bus.layer(busOptions).pipe(Layer.provide(transport)))
   const bus = await runtime.runPromise(Effect.service(Bus))
   const consumers = new Set<ConsumerHandle>()
+  let closed = false
+  /** Fails once the client is closed: its transport is gone. */
+  const ensureOpen = (operation: string) =>
+    Effect.suspend(() =>
+      closed ? Effect.fail(new TransportUnavailable({ operation, reason: "the client is closed" })) : Effect.void
+    )
 
   const consume = async <A>(
     topic: Topic<A>,
     consumeOptions: ConsumeOptions,
     handler: (message: Message<A>) => Promise<void> | void
   ): Promise<ConsumerHandle> => {
+    await run(ensureOpen("consume"))
     const scope = await run(Scope.make())
     const started = await run(
       Effect.exit(
@@ -139,7 +146,7 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
         consumers.delete(handle)
         await stop()
       },
-      done: run(started.value.done as Effect.Effect<void, TransportError>)
+      done: run(started.value.done)
     }
     handle.done.catch(() => undefined)
     consumers.add(handle)
@@ -148,14 +155,21 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
 
   return {
     bus,
-    publish: (topic, value, publishOptions) => run(bus.publish(topic, value, publishOptions)),
-    publishAll: (topic, values) => run(bus.publishAll(topic, values)),
+    publish: (topic, value, publishOptions) =>
+      run(Effect.andThen(ensureOpen("publish"), bus.publish(topic, value, publishOptions))),
+    publishAll: (topic, values) => run(Effect.andThen(ensureOpen("publish"), bus.publishAll(topic, values))),
     consume,
     subscribe: (topic, subscribeOptions) =>
-      Stream.toAsyncIterable(bus.subscribe(topic, subscribeOptions).pipe(Stream.map(toPromiseMessage))),
-    lag: (topic, group) => run(bus.lag(topic, group)),
-    topicInfo: (topic) => run(bus.topicInfo(topic)),
+      Stream.toAsyncIterable(
+        Stream.unwrap(
+          Effect.as(ensureOpen("subscribe"), bus.subscribe(topic, subscribeOptions).pipe(Stream.map(toPromiseMessage)))
+        )
+      ),
+    lag: (topic, group) => run(Effect.andThen(ensureOpen("lag"), bus.lag(topic, group))),
+    topicInfo: (topic) => run(Effect.andThen(ensureOpen("topicInfo"), bus.topicInfo(topic))),
     close: async () => {
+      if (closed) return
+      closed = true
       await Promise.all([...consumers].map((consumer) => consumer.stop()))
       await runtime.dispose()
     }

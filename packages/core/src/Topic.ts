@@ -4,8 +4,8 @@
  */
 import { Result, type Schema } from "effect"
 import * as Codec from "./Codec.ts"
-import type { InvalidName } from "./errors.ts"
-import { validateTopicName } from "./internal/names.ts"
+import { InvalidName } from "./errors.ts"
+import { MAX_TOPIC_NAME_LENGTH, validateTopicName } from "./internal/names.ts"
 import type { TopicConfig } from "./Transport.ts"
 
 /** A named channel whose messages are values of type `A`. */
@@ -24,7 +24,7 @@ export interface Topic<A> {
 
 /** Options of {@link make}. */
 export interface TopicOptions<A, I> extends Omit<TopicConfig, "name"> {
-  /** Dot-separated tokens of `A-Z a-z 0-9 _ -`, at most 200 characters, such as `payments.results`. */
+  /** Dot-separated tokens of `A-Z a-z 0-9 _ -`, at most 188 characters, such as `payments.results`. */
   readonly name: string
   /** The schema values are validated with on publish and on receive. */
   readonly schema: Schema.Codec<A, I>
@@ -42,19 +42,36 @@ export const DEAD_LETTER_SUFFIX = "dead-letter"
 /** The name of the dead-letter topic of `topic`. */
 export const deadLetterOf = (topic: string): string => `${topic}.${DEAD_LETTER_SUFFIX}`
 
-/** Checks a topic name; the failure says what is wrong with it. */
-export const validateName: (name: string) => Result.Result<string, InvalidName> = validateTopicName
+/**
+ * Checks the name of a topic to define: what every transport accepts, and short enough that its
+ * dead-letter topic is a valid name too. The failure says what is wrong with it.
+ */
+export const validateName = (name: string): Result.Result<string, InvalidName> => {
+  const valid = validateTopicName(name)
+  if (Result.isFailure(valid)) return valid
+  const longest = MAX_TOPIC_NAME_LENGTH - deadLetterOf("").length
+  return name.length <= longest
+    ? valid
+    : Result.fail(
+        new InvalidName({
+          kind: "topic",
+          value: name,
+          reason: `it has ${name.length} characters; a topic may have at most ${longest}, so that its dead-letter topic fits in ${MAX_TOPIC_NAME_LENGTH}`
+        })
+      )
+}
 
 /**
  * Defines a topic.
  *
  * @throws {InvalidName} when the name is not dot-separated tokens of `A-Z a-z 0-9 _ -` (no empty
- * token, no wildcard, no whitespace or control character, at most 200 characters). Topics are
+ * token, no wildcard, no whitespace or control character, at most 188 characters, so that the
+ * dead-letter topic's name fits in the 200 every transport accepts). Topics are
  * defined once at start-up, so a bad name stops the program before any message moves.
  */
 export const make = <A, I>(options: TopicOptions<A, I>): Topic<A> => {
   const { name, schema, codec, key, id, ...config } = options
-  const valid = validateTopicName(name)
+  const valid = validateName(name)
   if (Result.isFailure(valid)) throw valid.failure
   return {
     name,

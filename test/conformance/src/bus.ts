@@ -34,7 +34,7 @@ export const busTests = (h: Harness) => {
 
   const expectDeadLettered = (letters: ReadonlyArray<Delivery>, topic: string) => {
     const sent = undecodable(topic)
-    expect(letters.map((d) => d.id)).toEqual(sent.map((r) => r.id))
+    expect(letters.map((d) => d.headers[DeadLetterHeaders.id])).toEqual(sent.map((r) => r.id))
     letters.forEach((letter, i) => {
       expect(letter.topic).toBe(Topic.deadLetterOf(topic))
       expect(text(letter.payload)).toBe(text(sent[i]?.payload ?? new Uint8Array()))

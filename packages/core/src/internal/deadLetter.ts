@@ -2,6 +2,8 @@ import type { Delivery, OutgoingRecord } from "../Transport.ts"
 
 /** Headers a dead letter carries besides the original ones. */
 export const DeadLetterHeaders = {
+  /** The original message id (the dead letter's own id also names the group, so that each group leaves one). */
+  id: "sluice-dead-letter-id",
   /** Why the message could not be processed. */
   reason: "sluice-dead-letter-reason",
   /** The topic the message was consumed from. */
@@ -32,19 +34,20 @@ export const deadLetterRecord = (
   delivery: Delivery,
   group: string | undefined,
   reason: string,
-  now: Date
+  nowMillis: number
 ): OutgoingRecord => ({
   topic: deadLetterTopic,
-  id: delivery.id,
+  id: `${delivery.id}@${group ?? "broadcast"}`,
   key: delivery.key,
   headers: {
     ...delivery.headers,
+    [DeadLetterHeaders.id]: delivery.id,
     [DeadLetterHeaders.reason]: headerSafe(reason),
     [DeadLetterHeaders.topic]: delivery.topic,
     [DeadLetterHeaders.sequence]: String(delivery.sequence),
     [DeadLetterHeaders.attempts]: String(delivery.attempt),
     [DeadLetterHeaders.group]: group ?? "",
-    [DeadLetterHeaders.at]: now.toISOString()
+    [DeadLetterHeaders.at]: new Date(nowMillis).toISOString()
   },
   payload: delivery.payload
 })

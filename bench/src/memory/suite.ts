@@ -1,0 +1,149 @@
+/**
+ * The memory suite: Sluice on the embedded broker beside an RxJS baseline.
+ * - `throughput`: N small messages published in batches and consumed with a
+ *   group (concurrency 1 and 16), msgs/s and memory along the way;
+ * - `latency`: one message at a time at a fixed rate, publish-to-handler p50/p99.
+ */
+import { type CaseResult, type CaseSpec, log, type Suite } from "../runner.ts"
+import { collectGarbage, peakRssMB, round } from "../stats.ts"
+import { payloadBytes, timedPayloadBytes } from "./order.ts"
+import * as params from "./params.ts"
+import type * as sluiceModule from "./sluice.ts"
+
+type Impl = Pick<typeof sluiceModule, "throughput" | "latency">
+
+/** Loads only the implementation measured, so that a baseline's process does not load Sluice. */
+const load = (impl: string): Promise<Impl> => (impl === "sluice" ? import("./sluice.ts") : import("./rxjs.ts"))
+
+const rate = (count: number, elapsedMs: number): number => round((count * 1000) / elapsedMs, 0)
+
+const MB = 1024 * 1024
+
+const CONCURRENCIES = [1, 16] as const
+const BASELINE = "rxjs"
+
+const throughputParams = (spec: CaseSpec): params.ThroughputParams => ({
+  messages: spec.params.messages ?? params.messages(),
+  batch: spec.params.batch ?? params.batch(),
+  concurrency: spec.params.concurrency ?? 1,
+  maxInFlight: spec.params.maxInFlight ?? params.maxInFlight(),
+  maxPending: spec.params.maxPending ?? params.maxPending(),
+  maxMessages: spec.params.maxMessages ?? params.maxMessages(),
+  dedupWindowMs: spec.params.dedupWindowMs ?? params.dedupWindowMs()
+})
+
+const latencyParams = (spec: CaseSpec): params.LatencyParams => ({
+  rate: spec.params.rate ?? params.latencyRate(),
+  seconds: spec.params.seconds ?? params.latencySeconds(),
+  concurrency: spec.params.concurrency ?? 1,
+  maxInFlight: spec.params.maxInFlight ?? params.maxInFlight(),
+  maxMessages: spec.params.maxMessages ?? params.maxMessages(),
+  dedupWindowMs: spec.params.dedupWindowMs ?? params.dedupWindowMs()
+})
+
+const plan = (): ReadonlyArray<CaseSpec> => {
+  const messages = params.messages()
+  const batch = params.batch()
+  const broker = {
+    maxInFlight: params.maxInFlight(),
+    maxPending: params.maxPending(),
+    maxMessages: params.maxMessages(),
+    dedupWindowMs: params.dedupWindowMs()
+  }
+  const specs: Array<CaseSpec> = []
+  for (const concurrency of CONCURRENCIES) {
+    const pair = `throughput/${concurrency}`
+    specs.push(
+      { case: "throughput", impl: BASELINE, pair, baseline: true, params: { messages, batch, concurrency } },
+      { case: "throughput", impl: "sluice", pair, baseline: false, params: { messages, batch, concurrency, ...broker } }
+    )
+  }
+  const rate = params.latencyRate()
+  const seconds = params.latencySeconds()
+  specs.push(
+    { case: "latency", impl: BASELINE, pair: "latency", baseline: true, params: { rate, seconds, concurrency: 1 } },
+    {
+      case: "latency",
+      impl: "sluice",
+      pair: "latency",
+      baseline: false,
+      params: {
+        rate,
+        seconds,
+        concurrency: 1,
+        maxInFlight: broker.maxInFlight,
+        maxMessages: broker.maxMessages,
+        dedupWindowMs: broker.dedupWindowMs
+      }
+    }
+  )
+  return specs
+}
+
+const runThroughput = async (spec: CaseSpec): Promise<CaseResult> => {
+  const impl = await load(spec.impl)
+  const startRssMB = round(process.memoryUsage.rss() / MB)
+  const p = throughputParams(spec)
+  await impl.throughput(params.warmupOf(p))
+  collectGarbage()
+  const run = await impl.throughput(p)
+  const msgsPerSec = rate(p.messages, run.elapsedMs)
+  log(`  ${spec.impl} c=${p.concurrency}: ${msgsPerSec} msgs/s in ${round(run.elapsedMs / 1000, 2)} s`)
+  return {
+    msgsPerSec,
+    peakRssMB: peakRssMB(),
+    startRssMB,
+    rssMBAt: run.samples.rssMB,
+    heapUsedMBAt: run.samples.heapUsedMB,
+    elapsedMs: round(run.elapsedMs, 0),
+    ...spec.params,
+    payloadBytes: payloadBytes(p.messages - 1),
+    ...(spec.impl === "sluice" ? { missed: run.missed, producerWaits: run.waits } : {})
+  }
+}
+
+const runLatency = async (spec: CaseSpec): Promise<CaseResult> => {
+  const impl = await load(spec.impl)
+  const startRssMB = round(process.memoryUsage.rss() / MB)
+  const p = latencyParams(spec)
+  await impl.latency(params.latencyWarmupOf(p))
+  collectGarbage()
+  const run = await impl.latency(p)
+  const summary = run.latencies.summary()
+  log(`  ${spec.impl}: p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms`)
+  return {
+    msgsPerSec: rate(run.handled, run.elapsedMs),
+    ...summary,
+    peakRssMB: peakRssMB(),
+    startRssMB,
+    messages: run.handled,
+    ...spec.params,
+    payloadBytes: timedPayloadBytes(run.handled - 1)
+  }
+}
+
+const ratio = (a: unknown, b: unknown): number =>
+  typeof a === "number" && typeof b === "number" && b > 0 ? round(a / b, 3) : Number.NaN
+
+export const suite: Suite = {
+  name: "memory",
+  plan,
+  run: (spec) => {
+    switch (spec.case) {
+      case "throughput":
+        return runThroughput(spec)
+      case "latency":
+        return runLatency(spec)
+      default:
+        return Promise.reject(new Error(`unknown case ${spec.case}`))
+    }
+  },
+  compare: (result, baseline) =>
+    result.p99Ms === undefined
+      ? { ratio: ratio(result.msgsPerSec, baseline.msgsPerSec) }
+      : {
+          ratio: ratio(result.msgsPerSec, baseline.msgsPerSec),
+          p50Ratio: ratio(result.p50Ms, baseline.p50Ms),
+          p99Ratio: ratio(result.p99Ms, baseline.p99Ms)
+        }
+}

@@ -1,0 +1,282 @@
+/**
+ * The Promise face. Most tests are plain async functions, as a user of this
+ * face writes them. Where the ack wait matters, the test runs the face over a
+ * memory broker on the TestClock and moves virtual time.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import {
+  EncodeError,
+  GroupNotFound,
+  InvalidName,
+  MemoryTransport,
+  PayloadTooLarge,
+  Sluice,
+  Topic,
+  TransportService
+} from "../src/index.ts"
+
+const Order = Schema.Struct({ id: Schema.String, total: Schema.Number })
+type Order = typeof Order.Type
+const orders = Topic.make({ name: "orders", schema: Order, id: (order) => `order-${order.id}` })
+
+const order = (n: number): Order => ({ id: `o-${n}`, total: n * 10 })
+
+/**
+ * Waits, letting the event loop turn, until `check` holds (a check that throws, such as a lag asked
+ * before the consumer joined its group, does not hold yet); fails naming `what` when it never does.
+ */
+const until = async (what: string, check: () => boolean | Promise<boolean>): Promise<void> => {
+  for (let i = 0; i < 20_000; i++) {
+    if (
+      await Promise.resolve()
+        .then(check)
+        .catch(() => false)
+    )
+      return
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  expect.fail(`expected ${what}`)
+}
+
+/** The rejection of `promise`, or fails the test when it resolves. */
+const rejection = async (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    (value) => expect.fail(`expected a rejection, got ${JSON.stringify(value)}`),
+    (error: unknown) => error
+  )
+
+/** A client whose memory broker runs on the test's TestClock; closed with the test's scope. */
+const virtualClient = Effect.gen(function* () {
+  const transport = yield* MemoryTransport.make()
+  const client = yield* Effect.promise(() => Sluice.connect({ transport: Layer.succeed(TransportService, transport) }))
+  yield* Effect.addFinalizer(() => Effect.promise(() => client.close()))
+  return client
+})
+
+describe("Sluice (Promise face)", () => {
+  it("publishes with a receipt, and consume acks each message once its handler resolves", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      const handled: Array<Order> = []
+      let release: () => void = () => undefined
+      const blocked = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const consumer = await sluice.consume(orders, { group: "billing" }, async (message) => {
+        if (message.payload.id === "o-1") await blocked
+        handled.push(message.payload)
+      })
+      expect(await sluice.publish(orders, order(1))).toEqual({ topic: "orders", sequence: 1, duplicate: false })
+      const receipts = await sluice.publishAll(orders, [order(2), order(3)])
+      expect(receipts.map((receipt) => receipt.sequence)).toEqual([2, 3])
+
+      await until(
+        "the first handler to hold its message",
+        async () => (await sluice.lag(orders, "billing")).inFlight > 0
+      )
+      expect(handled).toEqual([])
+      expect((await sluice.lag(orders, "billing")).inFlight).toBe(3)
+
+      release()
+      await until("every message to be handled", () => handled.length === 3)
+      await until("every message to be acked", async () => {
+        const lag = await sluice.lag(orders, "billing")
+        return lag.pending === 0 && lag.inFlight === 0
+      })
+      expect(handled).toEqual([order(1), order(2), order(3)])
+      await consumer.stop()
+      await consumer.done
+    } finally {
+      await sluice.close()
+    }
+  })
+
+  it("a message whose handler throws is delivered again", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      const attempts: Array<number> = []
+      await sluice.consume(orders, { group: "billing", redeliveryDelay: () => 0 }, async (message) => {
+        attempts.push(message.attempt)
+        if (message.attempt === 1) throw new Error("payment service unavailable")
+      })
+      await sluice.publish(orders, order(1))
+      await until("the second attempt", () => attempts.length === 2)
+      expect(attempts).toEqual([1, 2])
+      await until("the message to be acked", async () => {
+        const lag = await sluice.lag(orders, "billing")
+        return lag.pending === 0 && lag.inFlight === 0
+      })
+    } finally {
+      await sluice.close()
+    }
+  })
+
+  it("a message whose handler keeps throwing ends in the dead letter with the thrown message as reason", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      await sluice.consume(orders, { group: "billing", maxDeliveries: 1 }, () => {
+        throw new TypeError("total is negative")
+      })
+      await sluice.publish(orders, order(1))
+      const Letter = Topic.make({ name: orders.deadLetter, schema: Order })
+      const letters: Array<Sluice.Message<Order>> = []
+      for await (const letter of sluice.subscribe(Letter, { group: "inspect" })) {
+        letters.push(letter)
+        await letter.ack()
+        break
+      }
+      expect(letters[0]?.payload).toEqual(order(1))
+      expect(letters[0]?.headers["sluice-dead-letter-reason"]).toContain("total is negative")
+    } finally {
+      await sluice.close()
+    }
+  })
+
+  it("stop ends the consumer: later messages wait in the broker for the next consumer of the group", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      const first: Array<string> = []
+      const consumer = await sluice.consume(orders, { group: "billing" }, (message) => {
+        first.push(message.payload.id)
+      })
+      await sluice.publish(orders, order(1))
+      await until("the first message", () => first.length === 1)
+      await consumer.stop()
+      await consumer.done
+      await sluice.publishAll(orders, [order(2), order(3)])
+      expect(await sluice.lag(orders, "billing")).toMatchObject({ pending: 2, inFlight: 0 })
+
+      const second: Array<string> = []
+      await sluice.consume(orders, { group: "billing" }, (message) => {
+        second.push(message.payload.id)
+      })
+      await until("the next consumer to get both", () => second.length === 2)
+      expect(first).toEqual(["o-1"])
+      expect(second).toEqual(["o-2", "o-3"])
+    } finally {
+      await sluice.close()
+    }
+  })
+
+  it("close stops every consumer gracefully: a running handler finishes and is acked", async () => {
+    const sluice = await Sluice.connect()
+    const finished: Array<string> = []
+    let started = false
+    let release: () => void = () => undefined
+    const blocked = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const consumer = await sluice.consume(orders, { group: "billing" }, async (message) => {
+      started = true
+      await blocked
+      finished.push(message.payload.id)
+    })
+    await sluice.publish(orders, order(1))
+    await until("the handler to start", () => started)
+    let closed = false
+    const closing = sluice.close().then(() => {
+      closed = true
+    })
+    for (let i = 0; i < 100; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(closed, "close waits for the running handler").toBe(false)
+    release()
+    await closing
+    await consumer.done
+    expect(finished).toEqual(["o-1"])
+  })
+
+  it("rejects with the typed errors themselves", async () => {
+    const sluice = await Sluice.connect({ transport: MemoryTransport.layer({ maxPayloadBytes: 64 }) })
+    try {
+      const encode = await rejection(sluice.publish(orders, { id: "o-1", total: "ten" } as unknown as Order))
+      expect(encode).toBeInstanceOf(EncodeError)
+      expect(encode).toMatchObject({ _tag: "EncodeError", topic: "orders" })
+
+      const tooLarge = await rejection(sluice.publish(orders, { id: "x".repeat(100), total: 1 }))
+      expect(tooLarge).toBeInstanceOf(PayloadTooLarge)
+      expect(tooLarge).toMatchObject({ _tag: "PayloadTooLarge", limit: 64 })
+
+      const noGroup = await rejection(sluice.lag(orders, "nobody"))
+      expect(noGroup).toBeInstanceOf(GroupNotFound)
+      expect(noGroup).toMatchObject({ _tag: "GroupNotFound", group: "nobody" })
+    } finally {
+      await sluice.close()
+    }
+  })
+
+  it("consume rejects with InvalidName for a bad group name", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      const error = await rejection(sluice.consume(orders, { group: "billing.>" }, () => undefined))
+      expect(error).toBeInstanceOf(InvalidName)
+      expect(error).toMatchObject({ _tag: "InvalidName", kind: "group" })
+    } finally {
+      await sluice.close()
+    }
+  })
+
+  it.effect("for await over subscribe with manual ack; leaving the loop closes the subscription", () =>
+    Effect.gen(function* () {
+      const sluice = yield* virtualClient
+      yield* Effect.promise(() => sluice.publishAll(orders, [order(1), order(2), order(3), order(4)]))
+
+      const seen = yield* Effect.promise(async () => {
+        const seen: Array<[string, number]> = []
+        for await (const message of sluice.subscribe(orders, { group: "audit", ackWait: "30 seconds" })) {
+          seen.push([message.payload.id, message.attempt])
+          if (message.payload.id === "o-3") break // leave without acking o-3
+          await message.ack()
+        }
+        return seen
+      })
+      expect(seen).toEqual([
+        ["o-1", 1],
+        ["o-2", 1],
+        ["o-3", 1]
+      ])
+      // Nothing reaches the closed subscription: a new message waits in the broker.
+      yield* Effect.promise(() => sluice.publish(orders, order(5)))
+      const afterBreak = yield* Effect.promise(() => sluice.lag(orders, "audit"))
+      expect(afterBreak.pending + afterBreak.inFlight, "o-3, o-4 and o-5 are not acked").toBe(3)
+      expect(afterBreak.pending, "o-5 is delivered to no one").toBeGreaterThanOrEqual(1)
+      // What the loop received but did not ack returns once its ack wait passed.
+      yield* TestClock.adjust("30 seconds")
+      expect(yield* Effect.promise(() => sluice.lag(orders, "audit"))).toEqual({ pending: 3, inFlight: 0, missed: 0 })
+
+      const next = yield* Effect.promise(async () => {
+        const ids: Array<string> = []
+        for await (const message of sluice.subscribe(orders, { group: "audit" })) {
+          ids.push(message.payload.id)
+          await message.ack()
+          if (ids.length === 3) break
+        }
+        return ids
+      })
+      expect(next).toEqual(["o-3", "o-4", "o-5"])
+      expect(yield* Effect.promise(() => sluice.lag(orders, "audit"))).toEqual({ pending: 0, inFlight: 0, missed: 0 })
+    })
+  )
+
+  it.effect("a message's nak(delay) redelivers it after the delay", () =>
+    Effect.gen(function* () {
+      const sluice = yield* virtualClient
+      yield* Effect.promise(() => sluice.publish(orders, order(1)))
+      const attempts: Array<number> = []
+      const consumer = yield* Effect.promise(() =>
+        sluice.consume(orders, { group: "billing" }, async (message) => {
+          attempts.push(message.attempt)
+          if (message.attempt === 1) await message.nak("10 seconds")
+        })
+      )
+      yield* Effect.promise(() => until("the first attempt", () => attempts.length === 1))
+      yield* TestClock.adjust("9 seconds")
+      expect(attempts).toEqual([1])
+      yield* TestClock.adjust("1 second")
+      yield* Effect.promise(() => until("the second attempt", () => attempts.length === 2))
+      yield* Effect.promise(() => consumer.stop())
+      expect(yield* Effect.promise(() => sluice.lag(orders, "billing"))).toMatchObject({ pending: 0, inFlight: 0 })
+    })
+  )
+})
