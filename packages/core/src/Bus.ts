@@ -63,7 +63,7 @@ export interface ConsumeOptions extends SubscribeOptions {
   readonly concurrency?: number
   /**
    * The attempt from which a handler failure dead-letters the message instead of retrying it, a count.
-   * Default 5. The broker may deliver a message {@link UNSETTLED_DELIVERIES} times more, for deliveries
+   * Default 5. The broker may deliver a message 5 times more (`UNSETTLED_DELIVERIES`), for deliveries
    * that ended without an outcome (a consumer stopped or crashed, an ack wait overran); the last of
    * those dead-letters it without running the handler, so a message is never dropped silently.
    */
@@ -129,7 +129,7 @@ const DEFAULT_PUBLISH_RETRY = Schedule.max([Schedule.jittered(Schedule.exponenti
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 const DEFAULT_MAX_DELIVERIES = 5
 /** Deliveries a consumed message may have beyond `maxDeliveries`, for deliveries that ended without an outcome. */
-export const UNSETTLED_DELIVERIES = 5
+const UNSETTLED_DELIVERIES = 5
 const DEFAULT_STOP_TIMEOUT = Duration.seconds(30)
 const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
 

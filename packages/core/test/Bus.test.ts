@@ -470,6 +470,34 @@ describe("Bus.consume", () => {
       yield* nothingLeft(bus, jobs, "g")
     }))
 
+  test("a message whose deliveries never end is dead-lettered after 5 deliveries beyond maxDeliveries, not dropped", () =>
+    Effect.gen(function* () {
+      const { bus, transport } = yield* setup()
+      let runs = 0
+      // Every delivery of the message hangs past its ack wait, as a consumer that crashes on it would.
+      yield* bus.consume(
+        jobs,
+        { group: "g", concurrency: 10, maxDeliveries: 2, ackWait: "1 second", stopTimeout: 0 },
+        () =>
+          Effect.suspend(() => {
+            runs++
+            return Effect.never
+          })
+      )
+      yield* bus.publish(jobs, { n: 1 })
+      for (let second = 0; second < 10; second++) {
+        yield* settle
+        yield* TestClock.adjust("1 second")
+      }
+      yield* settle
+      expect(runs, "the handler ran on every delivery but the last").toBe(6)
+      const letters = yield* readAll(transport, jobs.deadLetter)
+      expect(letters).toHaveLength(1)
+      expect(letters[0]?.headers[DeadLetterHeaders.attempts]).toBe("7")
+      expect(letters[0]?.headers[DeadLetterHeaders.reason]).toContain("without an outcome")
+      expect(yield* bus.lag(jobs, "g")).toMatchObject({ pending: 0 })
+    }))
+
   test("after maxDeliveries failures, the message goes to the dead letter with the reason, and is acked", () =>
     Effect.gen(function* () {
       const { bus, transport } = yield* setup()
