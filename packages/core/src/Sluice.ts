@@ -27,17 +27,8 @@ import type { Message as EffectMessage } from "./Message.ts"
 import type { Topic } from "./Topic.ts"
 import type { GroupLag, PublishReceipt, TopicInfo, TransportService } from "./Transport.ts"
 
-/** A received message whose controls return Promises. */
-export interface Message<A> {
-  readonly topic: string
-  readonly payload: A
-  readonly id: string
-  readonly key: string | undefined
-  readonly headers: Readonly<Record<string, string>>
-  readonly sequence: number
-  readonly publishedAt: Date
-  /** 1 on the first delivery, 2 on the first redelivery, and so on. */
-  readonly attempt: number
+/** A received message whose controls return Promises; the rest is as in the Effect face's `Message`. */
+export interface Message<A> extends Omit<EffectMessage<A>, "ack" | "nak" | "term" | "working"> {
   /** Done: not delivered to this group again. Call only after the message's effect happened. */
   ack(): Promise<void>
   /** Not done: deliver again, after `delay` (a duration such as `"5 seconds"`, or milliseconds) when given. */
