@@ -133,6 +133,14 @@ const UNSETTLED_DELIVERIES = 5
 const DEFAULT_STOP_TIMEOUT = Duration.seconds(30)
 const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
 
+/** The message of a delivery, or why its payload does not decode. */
+const decode = <A>(topic: Topic<A>, delivery: Delivery): ReceivedMessage<A> | string => {
+  const decoded = topic.codec.decode(delivery.payload)
+  return Result.isSuccess(decoded)
+    ? new ReceivedMessage(delivery, decoded.success)
+    : `cannot decode the payload: ${decoded.failure}`
+}
+
 const describeFailure = (cause: unknown): string => {
   const error = cause instanceof Error ? cause : undefined
   return error === undefined ? String(cause) : `${error.name}: ${error.message}`
@@ -215,10 +223,10 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
 
   /** The decoded message of a delivery, or `undefined` once an undecodable one was dead-lettered. */
   const receive = <A>(topic: Topic<A>, delivery: Delivery, group: string | undefined) => {
-    const decoded = topic.codec.decode(delivery.payload)
-    return Result.isSuccess(decoded)
-      ? Effect.succeed(new ReceivedMessage(delivery, decoded.success))
-      : Effect.as(deadLetter(topic, delivery, group, `cannot decode the payload: ${decoded.failure}`), undefined)
+    const message = decode(topic, delivery)
+    return typeof message === "string"
+      ? Effect.as(deadLetter(topic, delivery, group, message), undefined)
+      : Effect.succeed(message)
   }
 
   const subscribe = <A>(topic: Topic<A>, options: SubscribeOptions = {}) =>
@@ -254,19 +262,18 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
 
       // The per-message path: plain code and one Effect chain, no generator.
       const handle = (delivery: Delivery): Effect.Effect<void, TransportError, R> => {
-        // One delivery more than allowed reaches us only when earlier ones were never
-        // settled (a crash, an overrun ack wait): dead-letter it rather than lose it.
+        // The broker's last delivery: a handler failure from attempt maxDeliveries on would have
+        // dead-lettered the message, so the deliveries since then all ended without an outcome.
+        // Dead-letter it rather than let the broker drop it.
         if (delivery.attempt >= brokerMaxDeliveries)
           return deadLetter(
             topic,
             delivery,
             options.group,
-            `delivered ${delivery.attempt - 1} times without an outcome (consumers stopped or crashed, or ack waits overran)`
+            `attempts ${maxDeliveries} to ${delivery.attempt - 1} ended without an outcome (consumers stopped or crashed, or ack waits overran)`
           )
-        const decoded = topic.codec.decode(delivery.payload)
-        if (Result.isFailure(decoded))
-          return deadLetter(topic, delivery, options.group, `cannot decode the payload: ${decoded.failure}`)
-        const message = new ReceivedMessage(delivery, decoded.success)
+        const message = decode(topic, delivery)
+        if (typeof message === "string") return deadLetter(topic, delivery, options.group, message)
         return Effect.matchCauseEffect(handler(message), {
           onSuccess: () => (message.settled ? Effect.void : delivery.ack),
           onFailure: (cause) =>
