@@ -187,7 +187,7 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
               return existing
             }
             const start = options.start ?? (options.group === undefined ? StartPosition.new : StartPosition.all)
-            const created = new Group(log, options.group ?? "", start, policy, host)
+            const created = new Group(log, start, policy, host)
             if (options.group === undefined) broadcasts.add(created)
             else groups.set(options.group, created)
             active.add(created)

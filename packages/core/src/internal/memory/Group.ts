@@ -55,21 +55,15 @@ export class Group implements RemovalListener {
   private nextMember = 0
   private missed = 0
   readonly log: TopicLog
-  readonly name: string
   private policy: GroupPolicy
   private readonly host: GroupHost
 
-  constructor(log: TopicLog, name: string, start: StartPosition, policy: GroupPolicy, host: GroupHost) {
+  constructor(log: TopicLog, start: StartPosition, policy: GroupPolicy, host: GroupHost) {
     this.log = log
-    this.name = name
     this.policy = policy
     this.host = host
     this.cursor = startOf(log, start)
     log.listeners.add(this)
-  }
-
-  get memberCount(): number {
-    return this.members.length
   }
 
   configure(policy: GroupPolicy): void {
