@@ -2,28 +2,13 @@
  * The memory suite through Sluice: a Bus on a fresh MemoryTransport per run,
  * `publishAll` / `publish` on one side, `consume` with a group on the other.
  */
-import { Bus, type BusShape, MemoryTransport, Topic } from "@sluice/core"
-import { Deferred, Effect, Result } from "effect"
+import { Bus, MemoryTransport, Topic } from "@sluice/core"
+import { Deferred, Effect } from "effect"
 import { Latencies, QuarterSamples } from "../stats.ts"
 import { dueAt, makeOrder, makeTimedOrder, Order, TimedOrder } from "./order.ts"
 import type { LatencyParams, ThroughputParams } from "./params.ts"
 
 const GROUP = "bench"
-
-/**
- * Waits until the consumer's group exists on the broker: `consume` returns
- * before its subscription fiber has joined the group, and `lag` fails with
- * `GroupNotFound` until then.
- */
-const groupReady = <A>(bus: BusShape, topic: Topic.Topic<A>) =>
-  Effect.gen(function* () {
-    for (;;) {
-      const lag = yield* Effect.result(bus.lag(topic, GROUP))
-      if (Result.isSuccess(lag)) return
-      if (lag.failure._tag !== "GroupNotFound") return yield* lag.failure
-      yield* Effect.yieldNow
-    }
-  })
 
 export interface ThroughputRun {
   readonly elapsedMs: number
@@ -63,7 +48,6 @@ export const throughput = (params: ThroughputParams): Promise<ThroughputRun> =>
               if (handled === params.messages) Deferred.doneUnsafe(allHandled, Effect.void)
             })
         )
-        yield* groupReady(bus, topic)
 
         const started = performance.now()
         let sent = 0
@@ -124,7 +108,6 @@ export const latency = (params: LatencyParams): Promise<LatencyRun> =>
               if (latencies.count === total) Deferred.doneUnsafe(allHandled, Effect.void)
             })
         )
-        yield* groupReady(bus, topic)
 
         const started = performance.now()
         let sent = 0
