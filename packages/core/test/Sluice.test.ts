@@ -16,29 +16,13 @@ import {
   Topic,
   TransportService
 } from "../src/index.ts"
+import { until } from "./promises.ts"
 
 const Order = Schema.Struct({ id: Schema.String, total: Schema.Number })
 type Order = typeof Order.Type
 const orders = Topic.make({ name: "orders", schema: Order, id: (order) => `order-${order.id}` })
 
 const order = (n: number): Order => ({ id: `o-${n}`, total: n * 10 })
-
-/**
- * Waits, letting the event loop turn, until `check` holds (a check that throws, such as a lag asked
- * before the consumer joined its group, does not hold yet); fails naming `what` when it never does.
- */
-const until = async (what: string, check: () => boolean | Promise<boolean>): Promise<void> => {
-  for (let i = 0; i < 20_000; i++) {
-    if (
-      await Promise.resolve()
-        .then(check)
-        .catch(() => false)
-    )
-      return
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-  expect.fail(`expected ${what}`)
-}
 
 /** The rejection of `promise`, or fails the test when it resolves. */
 const rejection = async (promise: Promise<unknown>): Promise<unknown> =>

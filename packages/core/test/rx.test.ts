@@ -8,25 +8,13 @@ import { TestClock } from "effect/testing"
 import { firstValueFrom, from, lastValueFrom, mergeMap, take, toArray } from "rxjs"
 import { EncodeError, InvalidName, MemoryTransport, Sluice, Topic, TransportService } from "../src/index.ts"
 import { messages, publishTo } from "../src/rx.ts"
+import { until } from "./promises.ts"
 
 const Reading = Schema.Struct({ sensor: Schema.String, value: Schema.Number })
 type Reading = typeof Reading.Type
 const readings = Topic.make({ name: "sensors.readings", schema: Reading })
 
 const reading = (n: number): Reading => ({ sensor: `s-${n}`, value: n })
-
-const until = async (what: string, check: () => boolean | Promise<boolean>): Promise<void> => {
-  for (let i = 0; i < 20_000; i++) {
-    if (
-      await Promise.resolve()
-        .then(check)
-        .catch(() => false)
-    )
-      return
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-  expect.fail(`expected ${what}`)
-}
 
 const virtualClient = Effect.gen(function* () {
   const transport = yield* MemoryTransport.make()

@@ -1,0 +1,18 @@
+import { expect } from "@effect/vitest"
+
+/**
+ * Waits, letting the event loop turn, until `check` holds (a check that throws, such as a lag asked
+ * before the consumer joined its group, does not hold yet); fails naming `what` when it never does.
+ */
+export const until = async (what: string, check: () => boolean | Promise<boolean>): Promise<void> => {
+  for (let i = 0; i < 20_000; i++) {
+    if (
+      await Promise.resolve()
+        .then(check)
+        .catch(() => false)
+    )
+      return
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  expect.fail(`expected ${what}`)
+}
