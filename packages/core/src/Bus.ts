@@ -172,9 +172,11 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
   ): Result.Result<OutgoingRecord, EncodeError> => {
     const payload = topic.codec.encode(value)
     if (Result.isFailure(payload)) return Result.fail(new EncodeError({ topic: topic.name, reason: payload.failure }))
+    const id = options?.id ?? topic.id?.(value)
     return Result.succeed({
       topic: topic.name,
-      id: options?.id ?? topic.id?.(value) ?? nextMessageId(),
+      id: id ?? nextMessageId(),
+      dedup: id !== undefined,
       key: options?.key ?? topic.key?.(value),
       headers: options?.headers ?? NO_HEADERS,
       payload: payload.success

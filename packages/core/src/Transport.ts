@@ -42,6 +42,13 @@ export interface OutgoingRecord {
   readonly topic: string
   /** Message id; a record whose id was already stored within the dedup window is confirmed as a duplicate and not stored again. */
   readonly id: string
+  /**
+   * False when the id is unique by construction (the Bus generated it), so no earlier record can have it
+   * unless this very record was sent before. A transport that confirms atomically (the memory broker) then
+   * need not remember it; a transport that can lose a confirmation (NATS) checks it all the same, so a
+   * retried publish is never stored twice. Default true.
+   */
+  readonly dedup?: boolean | undefined
   /** Key for per-key ordering; it travels in a header, never in a subject. */
   readonly key?: string | undefined
   readonly headers: Readonly<Record<string, string>>

@@ -113,15 +113,17 @@ const gatedHandler = Effect.gen(function* () {
 /**
  * A real memory broker behind a connection that fails: while `faults` is positive, each publish fails with
  * TransportUnavailable, either before reaching the broker (`lose: "request"`) or after the broker stored the
- * records (`lose: "confirmation"`).
+ * records (`lose: "confirmation"`). A transport that can lose a confirmation checks every id, as the port
+ * asks (NATS does), so the records are forwarded with `dedup` on.
  */
 const faulty = (inner: Transport, lose: "request" | "confirmation") => {
   const state = { faults: 0, calls: 0 }
   const transport: Transport = {
     ...inner,
-    publish: (records) =>
+    publish: (sent) =>
       Effect.suspend(() => {
         state.calls++
+        const records = sent.map((record) => ({ ...record, dedup: true }))
         if (state.faults <= 0) return inner.publish(records)
         state.faults--
         const fault = new TransportUnavailable({ operation: "publish", reason: "connection reset (injected)" })

@@ -93,7 +93,10 @@ export class TopicLog {
   /** Stores a record, or says which limit rejects it. */
   append(record: OutgoingRecord, now: number): PublishReceipt | "messages" | "bytes" {
     this.pruneIds(now)
-    const seen = this.ids.get(record.id)
+    // Publishing is atomic here (stored and confirmed, or neither), so an id that is unique by
+    // construction can never come back: remembering it would only cost memory and time.
+    const dedup = record.dedup !== false
+    const seen = dedup ? this.ids.get(record.id) : undefined
     if (seen !== undefined) return { topic: this.name, sequence: seen, duplicate: true }
     const size = record.payload.byteLength
     const { maxMessages, maxBytes, discard } = this.limits
@@ -110,9 +113,11 @@ export class TopicLog {
     this.messages.push(record)
     this.times.push(now)
     this.bytes += size
-    this.ids.set(record.id, sequence)
-    this.idQueue.push(record.id)
-    this.idTimes.push(now)
+    if (dedup) {
+      this.ids.set(record.id, sequence)
+      this.idQueue.push(record.id)
+      this.idTimes.push(now)
+    }
     return { topic: this.name, sequence, duplicate: false }
   }
 
