@@ -9,6 +9,7 @@ import {
   type GroupLag,
   MemoryTransport,
   type Message,
+  type OutgoingRecord,
   StartPosition,
   Topic,
   type Transport,
@@ -156,6 +157,26 @@ describe("Bus.publish", () => {
       yield* bus.publish(jobs, { n: 1 })
       const stored = yield* readAll(transport, "jobs")
       expect(new Set(stored.map((d) => d.id)).size).toBe(4)
+    }))
+
+  test("the broker is asked to check only the ids a caller gave, not the ones the Bus generated", () =>
+    Effect.gen(function* () {
+      const { transport: inner } = yield* setup()
+      const sent: Array<OutgoingRecord> = []
+      const recording: Transport = {
+        ...inner,
+        publish: (records) => Effect.suspend(() => (sent.push(...records), inner.publish(records)))
+      }
+      const bus = Bus.make(recording)
+      const keyed = Topic.make({ name: "keyed", schema: Job, id: (job) => `job-${job.n}` })
+      yield* bus.publish(jobs, { n: 1 })
+      yield* bus.publish(jobs, { n: 2 }, { id: "mine" })
+      yield* bus.publish(keyed, { n: 3 })
+      expect(sent.map((record) => [record.id === "mine" || record.id === "job-3", record.dedup])).toEqual([
+        [false, false],
+        [true, true],
+        [true, true]
+      ])
     }))
 
   test("republishing with the caller's id is confirmed as a duplicate and stored once", () =>
