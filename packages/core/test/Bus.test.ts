@@ -165,7 +165,11 @@ describe("Bus.publish", () => {
       const sent: Array<OutgoingRecord> = []
       const recording: Transport = {
         ...inner,
-        publish: (records) => Effect.suspend(() => (sent.push(...records), inner.publish(records)))
+        publish: (records) =>
+          Effect.suspend(() => {
+            sent.push(...records)
+            return inner.publish(records)
+          })
       }
       const bus = Bus.make(recording)
       const keyed = Topic.make({ name: "keyed", schema: Job, id: (job) => `job-${job.n}` })
