@@ -14,8 +14,6 @@ export interface ThroughputParams {
   readonly maxPending: number
   /** Sluice: the topic keeps at most this many messages. */
   readonly maxMessages: number
-  /** Sluice: the topic's dedup window, in milliseconds. */
-  readonly dedupWindowMs: number
 }
 
 export interface LatencyParams {
@@ -26,7 +24,6 @@ export interface LatencyParams {
   readonly concurrency: number
   readonly maxInFlight: number
   readonly maxMessages: number
-  readonly dedupWindowMs: number
 }
 
 export const messages = (): number => envInt("BENCH_MESSAGES", 1_000_000)
@@ -34,7 +31,6 @@ export const batch = (): number => envInt("BENCH_BATCH", 1000)
 export const maxInFlight = (): number => envInt("BENCH_MAX_IN_FLIGHT", 1000)
 export const maxPending = (): number => envInt("BENCH_MAX_PENDING", 50_000)
 export const maxMessages = (): number => envInt("BENCH_MAX_MESSAGES", 100_000)
-export const dedupWindowMs = (): number => envInt("BENCH_DEDUP_WINDOW_MS", 2000)
 export const latencyRate = (): number => envInt("BENCH_LATENCY_RATE", 20_000)
 export const latencySeconds = (): number => envInt("BENCH_LATENCY_SECONDS", 3)
 

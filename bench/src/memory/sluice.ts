@@ -32,8 +32,7 @@ export const throughput = (params: ThroughputParams): Promise<ThroughputRun> =>
         const topic = Topic.make({
           name: "bench.orders",
           schema: Order,
-          maxMessages: params.maxMessages,
-          dedupWindow: params.dedupWindowMs
+          maxMessages: params.maxMessages
         })
         const samples = new QuarterSamples(params.messages)
         const allHandled = yield* Deferred.make<void>()
@@ -93,8 +92,7 @@ export const latency = (params: LatencyParams): Promise<LatencyRun> =>
         const topic = Topic.make({
           name: "bench.timed-orders",
           schema: TimedOrder,
-          maxMessages: params.maxMessages,
-          dedupWindow: params.dedupWindowMs
+          maxMessages: params.maxMessages
         })
         const total = Math.max(1, Math.round(params.rate * params.seconds))
         const latencies = new Latencies(total)

@@ -28,8 +28,7 @@ const throughputParams = (spec: CaseSpec): params.ThroughputParams => ({
   concurrency: spec.params.concurrency ?? 1,
   maxInFlight: spec.params.maxInFlight ?? params.maxInFlight(),
   maxPending: spec.params.maxPending ?? params.maxPending(),
-  maxMessages: spec.params.maxMessages ?? params.maxMessages(),
-  dedupWindowMs: spec.params.dedupWindowMs ?? params.dedupWindowMs()
+  maxMessages: spec.params.maxMessages ?? params.maxMessages()
 })
 
 const latencyParams = (spec: CaseSpec): params.LatencyParams => ({
@@ -37,8 +36,7 @@ const latencyParams = (spec: CaseSpec): params.LatencyParams => ({
   seconds: spec.params.seconds ?? params.latencySeconds(),
   concurrency: spec.params.concurrency ?? 1,
   maxInFlight: spec.params.maxInFlight ?? params.maxInFlight(),
-  maxMessages: spec.params.maxMessages ?? params.maxMessages(),
-  dedupWindowMs: spec.params.dedupWindowMs ?? params.dedupWindowMs()
+  maxMessages: spec.params.maxMessages ?? params.maxMessages()
 })
 
 const plan = (): ReadonlyArray<CaseSpec> => {
@@ -47,8 +45,7 @@ const plan = (): ReadonlyArray<CaseSpec> => {
   const broker = {
     maxInFlight: params.maxInFlight(),
     maxPending: params.maxPending(),
-    maxMessages: params.maxMessages(),
-    dedupWindowMs: params.dedupWindowMs()
+    maxMessages: params.maxMessages()
   }
   const specs: Array<CaseSpec> = []
   for (const concurrency of CONCURRENCIES) {
@@ -72,8 +69,7 @@ const plan = (): ReadonlyArray<CaseSpec> => {
         seconds,
         concurrency: 1,
         maxInFlight: broker.maxInFlight,
-        maxMessages: broker.maxMessages,
-        dedupWindowMs: broker.dedupWindowMs
+        maxMessages: broker.maxMessages
       }
     }
   )
