@@ -141,6 +141,7 @@ export const publishTests = (h: Harness) => {
         yield* transport.ensureTopic({ name: topic, maxMessages: 10 })
         yield* transport.publish(records(topic, 6))
         yield* transport.ensureTopic({ name: topic, maxMessages: 3 })
+        expect(yield* transport.topicInfo(topic)).toMatchObject({ messages: 3, firstSequence: 4, lastSequence: 6 })
         yield* transport.publish([record(topic, "after-update")])
         const info = yield* transport.topicInfo(topic)
         expect(info).toMatchObject({ messages: 3, firstSequence: 5, lastSequence: 7 })

@@ -53,8 +53,13 @@ export class TopicLog {
     this.limits = limitsOf(config)
   }
 
+  /** New limits apply at once: what no longer fits is discarded, oldest first, whatever the discard policy. */
   configure(config: TopicConfig): void {
     this.limits = limitsOf(config)
+    while (this.size > this.limits.maxMessages || this.bytes > this.limits.maxBytes) {
+      this.removeFirst()
+      this.discarded++
+    }
   }
 
   get size(): number {
