@@ -169,18 +169,19 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
     topic: Topic<A>,
     value: A,
     options: PublishOptions | undefined
-  ): Result.Result<OutgoingRecord, EncodeError> => {
+  ): OutgoingRecord | EncodeError => {
     const payload = topic.codec.encode(value)
-    if (Result.isFailure(payload)) return Result.fail(new EncodeError({ topic: topic.name, reason: payload.failure }))
+    if (Result.isFailure(payload)) return new EncodeError({ topic: topic.name, reason: payload.failure })
     const id = options?.id ?? topic.id?.(value)
-    return Result.succeed({
+    // A plain union, not a Result: this runs once per message, and every allocation counts.
+    return {
       topic: topic.name,
       id: id ?? nextMessageId(),
       dedup: id !== undefined,
       key: options?.key ?? topic.key?.(value),
       headers: options?.headers ?? NO_HEADERS,
       payload: payload.success
-    })
+    }
   }
 
   const send = <A>(topic: Topic<A>, records: ReadonlyArray<OutgoingRecord>) =>
@@ -194,8 +195,8 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
   const publish = <A>(topic: Topic<A>, value: A, options?: PublishOptions) =>
     Effect.suspend((): Effect.Effect<PublishReceipt, BusPublishError> => {
       const record = recordOf(topic, value, options)
-      if (Result.isFailure(record)) return Effect.fail(record.failure)
-      return Effect.map(send(topic, [record.success]), (receipts) => receipts[0] as PublishReceipt)
+      if (record instanceof EncodeError) return Effect.fail(record)
+      return Effect.map(send(topic, [record]), (receipts) => receipts[0] as PublishReceipt)
     })
 
   const publishAll = <A>(topic: Topic<A>, values: Iterable<A>, options?: Pick<PublishOptions, "headers">) =>
@@ -203,8 +204,8 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       const records: Array<OutgoingRecord> = []
       for (const value of values) {
         const record = recordOf(topic, value, options)
-        if (Result.isFailure(record)) return Effect.fail(record.failure)
-        records.push(record.success)
+        if (record instanceof EncodeError) return Effect.fail(record)
+        records.push(record)
       }
       return records.length === 0 ? Effect.succeed([]) : send(topic, records)
     })
