@@ -210,8 +210,17 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       return records.length === 0 ? Effect.succeed([]) : send(topic, records)
     })
 
-  /** Moves a delivery to the dead letter, then acknowledges it; if the dead letter cannot be stored, it is redelivered. */
-  const deadLetter = <A>(topic: Topic<A>, delivery: Delivery, group: string | undefined, reason: string) =>
+  /**
+   * Moves a delivery to the dead letter, then acknowledges it; if the dead letter cannot be stored, the
+   * delivery is redelivered after `retryDelay`.
+   */
+  const deadLetter = <A>(
+    topic: Topic<A>,
+    delivery: Delivery,
+    group: string | undefined,
+    reason: string,
+    retryDelay: (attempt: number) => Duration.Input = defaultRedeliveryDelay
+  ) =>
     Effect.gen(function* () {
       const record = deadLetterRecord(topic.deadLetter, delivery, group, reason, yield* Clock.currentTimeMillis)
       const stored = yield* Effect.exit(transport.publish([record]))
@@ -220,7 +229,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         yield* delivery.ack
       } else {
         yield* Effect.logError(`cannot dead-letter message ${delivery.id} of ${topic.name}; it will be redelivered`)
-        yield* delivery.nak(defaultRedeliveryDelay(delivery.attempt))
+        yield* delivery.nak(retryDelay(delivery.attempt))
       }
     })
 
@@ -256,10 +265,13 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       const redeliveryDelay = options.redeliveryDelay ?? defaultRedeliveryDelay
       const maxInFlight = options.maxInFlight ?? 1000
 
+      const giveUp = (delivery: Delivery, reason: string) =>
+        deadLetter(topic, delivery, options.group, reason, redeliveryDelay)
+
       const failed = (delivery: Delivery, cause: Cause.Cause<E>) => {
         const reason = describeFailure(Cause.squash(cause))
         return delivery.attempt >= maxDeliveries
-          ? deadLetter(topic, delivery, options.group, `handler failed ${delivery.attempt} times: ${reason}`)
+          ? giveUp(delivery, `handler failed ${delivery.attempt} times: ${reason}`)
           : delivery.nak(redeliveryDelay(delivery.attempt))
       }
 
@@ -269,14 +281,12 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         // dead-lettered the message, so the deliveries since then all ended without an outcome.
         // Dead-letter it rather than let the broker drop it.
         if (delivery.attempt >= brokerMaxDeliveries)
-          return deadLetter(
-            topic,
+          return giveUp(
             delivery,
-            options.group,
             `attempts ${maxDeliveries} to ${delivery.attempt - 1} ended without an outcome (consumers stopped or crashed, or ack waits overran)`
           )
         const message = decode(topic, delivery)
-        if (typeof message === "string") return deadLetter(topic, delivery, options.group, message)
+        if (typeof message === "string") return giveUp(delivery, message)
         return Effect.matchCauseEffect(handler(message), {
           onSuccess: () => (message.settled ? Effect.void : delivery.ack),
           onFailure: (cause) =>

@@ -606,6 +606,12 @@ describe("Bus.consume", () => {
       yield* TestClock.adjust("1 second")
       yield* eventually("the second attempt", () => attempts.length === 2)
       yield* eventually("the dead letter to be tried", () => state.faults === 0)
+      // It comes back after the consumer's own redelivery delay, not the default one.
+      yield* TestClock.adjust("999 millis")
+      yield* settle
+      expect(attempts).toHaveLength(2)
+      yield* TestClock.adjust("1 millis")
+      yield* eventually("the attempt after the failed dead letter", () => attempts.length === 3)
 
       yield* TestClock.adjust("5 minutes")
       yield* settle
