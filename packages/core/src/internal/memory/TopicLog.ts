@@ -28,7 +28,7 @@ const limitsOf = (config: TopicConfig): Limits => ({
 /**
  * The append-only log of one topic: retention limits, dedup window by message
  * id, and sequence numbers. Removal happens only at the head (oldest first),
- * so the log is an array with a moving start that is compacted now and then.
+ * which a chunked deque does without copying.
  */
 export class TopicLog {
   private limits: Limits
