@@ -161,11 +161,13 @@ export interface TopicInfo {
  * A message broker, seen as Sluice needs it.
  *
  * Contract (the conformance suite checks each point):
- * - `ensureTopic` creates the topic or updates its limits; calling it again with the same config changes nothing.
+ * - `ensureTopic` creates the topic or updates its limits (lowered limits apply at once, oldest messages first);
+ *   calling it again with the same config changes nothing.
  * - `publish` confirms each record once it is stored, in order, with its sequence. A record whose id the topic
  *   saw within its dedup window is confirmed with `duplicate: true` and stored once. A record that cannot be
  *   stored fails the whole call with a `PublishError`; records before it in the batch may have been stored,
- *   so retry with the same ids. Names, keys and headers are validated before anything is sent.
+ *   so retry with the same ids. Names, ids, keys, headers and payload sizes of the whole batch are checked
+ *   before anything is stored.
  * - `subscribe` opens a subscription in the scope: when it succeeds, the group exists (created at `start` if it
  *   was new) and this member has joined it. The stream it returns delivers every stored message to each group
  *   at least once, and to each broadcast subscription from its start. Members of one group compete. A member
@@ -173,7 +175,8 @@ export interface TopicInfo {
  *   order, redeliveries included.
  * - A delivery is settled by `ack` (done), `nak` (redeliver, after a delay if given) or `term` (never again). An
  *   unsettled delivery is redelivered after its ack wait; `working` restarts the wait. After `maxDeliveries`
- *   attempts the broker stops delivering the message.
+ *   attempts the broker stops delivering the message. As in JetStream, a late ack from an earlier delivery of a
+ *   message still settles it: only an idempotent handler (or dedup) makes that harmless.
  * - The subscription ends when its scope closes. Deliveries the stream already emitted can still be settled
  *   until their ack wait passes; deliveries the transport held but had not emitted are released for redelivery
  *   at once. Nothing is acknowledged by closing.
