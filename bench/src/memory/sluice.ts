@@ -66,7 +66,7 @@ export const throughput = (params: ThroughputParams): Promise<ThroughputRun> =>
         const elapsedMs = performance.now() - started
         const lag = yield* bus.lag(topic, GROUP)
         yield* consumer.stop
-        return { elapsedMs, samples, missed: lag.missed, waits }
+        return { elapsedMs, samples, missed: lag.missed ?? 0, waits }
       })
     )
   )

@@ -30,6 +30,7 @@ import {
 } from "./errors.ts"
 import { deadLetterRecord } from "./internal/deadLetter.ts"
 import { nextMessageId } from "./internal/ids.ts"
+import { KeepAlive } from "./internal/KeepAlive.ts"
 import { type Message, ReceivedMessage } from "./Message.ts"
 import type { Topic } from "./Topic.ts"
 import {
@@ -72,6 +73,12 @@ export interface ConsumeOptions extends SubscribeOptions {
   readonly redeliveryDelay?: (attempt: number) => Duration.Input
   /** How long `stop` lets running handlers finish before interrupting them. Default 30 seconds. */
   readonly stopTimeout?: Duration.Input
+  /**
+   * How long a handler may run before the consumer tells the broker it is still working on the message
+   * (`working`), and again each time this passes, so that a long handler is not delivered again elsewhere.
+   * Default a third of the shortest ack wait.
+   */
+  readonly workingInterval?: Duration.Input
 }
 
 /** A running consumer. */
@@ -131,6 +138,7 @@ const DEFAULT_MAX_DELIVERIES = 5
 /** Deliveries a consumed message may have beyond `maxDeliveries`, for deliveries that ended without an outcome. */
 const UNSETTLED_DELIVERIES = 5
 const DEFAULT_STOP_TIMEOUT = Duration.seconds(30)
+const DEFAULT_ACK_WAIT = Duration.seconds(30)
 const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
 
 /** The message of a delivery, or why its payload does not decode. */
@@ -264,6 +272,21 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       const brokerMaxDeliveries = maxDeliveries + UNSETTLED_DELIVERIES
       const redeliveryDelay = options.redeliveryDelay ?? defaultRedeliveryDelay
       const maxInFlight = options.maxInFlight ?? 1000
+      const shortestAckWait = Math.min(
+        ...(options.backoff ?? [options.ackWait ?? DEFAULT_ACK_WAIT]).map((wait) => Duration.toMillis(wait))
+      )
+      const workingInterval =
+        options.workingInterval === undefined ? shortestAckWait / 3 : Duration.toMillis(options.workingInterval)
+      const running = new KeepAlive(workingInterval)
+      yield* Effect.forkScoped(
+        Effect.forever(
+          Effect.gen(function* () {
+            yield* Effect.sleep(workingInterval)
+            const due = running.due(yield* Clock.currentTimeMillis)
+            for (const delivery of due) yield* Effect.ignore(delivery.working)
+          })
+        )
+      )
 
       const giveUp = (delivery: Delivery, reason: string) =>
         deadLetter(topic, delivery, options.group, reason, redeliveryDelay)
@@ -287,13 +310,26 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
           )
         const message = decode(topic, delivery)
         if (typeof message === "string") return giveUp(delivery, message)
+        running.started(delivery)
         return Effect.matchCauseEffect(handler(message), {
-          onSuccess: () => (message.settled ? Effect.void : delivery.ack),
-          onFailure: (cause) =>
-            message.settled ? Effect.void : Cause.hasInterruptsOnly(cause) ? delivery.nak() : failed(delivery, cause)
+          onSuccess: () => {
+            running.finished(delivery)
+            return message.settled ? Effect.void : delivery.ack
+          },
+          onFailure: (cause) => {
+            running.finished(delivery)
+            return message.settled
+              ? Effect.void
+              : Cause.hasInterruptsOnly(cause)
+                ? delivery.nak()
+                : failed(delivery, cause)
+          }
         }).pipe(
           // Interrupted by a stop that ran out of time: not done, so hand it back at once.
-          Effect.onInterrupt(() => Effect.ignore(delivery.nak()))
+          Effect.onInterrupt(() => {
+            running.finished(delivery)
+            return Effect.ignore(delivery.nak())
+          })
         )
       }
 

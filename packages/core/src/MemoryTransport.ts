@@ -8,9 +8,8 @@
 import { Clock, Duration, Effect, Layer, Queue, Result, type Scope, Stream } from "effect"
 import {
   GroupNotFound,
-  InvalidConfig,
+  type InvalidConfig,
   type InvalidName,
-  PayloadTooLarge,
   type PublishError,
   TopicFull,
   TopicNotFound,
@@ -18,7 +17,6 @@ import {
 } from "./errors.ts"
 import { Group, type GroupHost, Member, maxInFlightOf, policyOf } from "./internal/memory/Group.ts"
 import { TopicLog } from "./internal/memory/TopicLog.ts"
-import { validateGroupName, validateHeaders, validateText, validateTopicName } from "./internal/names.ts"
 import {
   type Delivery,
   type OutgoingRecord,
@@ -30,6 +28,7 @@ import {
   type TransportFeatures,
   TransportService
 } from "./Transport.ts"
+import * as TransportChecks from "./TransportChecks.ts"
 
 /** Options of {@link make}. */
 export interface MemoryTransportOptions {
@@ -44,38 +43,8 @@ export const features: TransportFeatures = {
   name: "memory",
   durable: false,
   virtualTime: true,
-  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES
-}
-
-const positive = (what: string, value: number | undefined): Result.Result<void, InvalidConfig> =>
-  value === undefined || (Number.isFinite(value) && value > 0)
-    ? Result.succeed(undefined)
-    : Result.fail(new InvalidConfig({ reason: `${what} must be a positive number, got ${value}` }))
-
-const checkTopicConfig = (config: TopicConfig): Result.Result<void, InvalidConfig> => {
-  for (const [what, value] of [
-    ["maxMessages", config.maxMessages],
-    ["maxBytes", config.maxBytes],
-    ["maxAge", config.maxAge === undefined ? undefined : Duration.toMillis(config.maxAge)],
-    ["dedupWindow", config.dedupWindow === undefined ? undefined : Duration.toMillis(config.dedupWindow)]
-  ] as const) {
-    const checked = positive(what, value)
-    if (Result.isFailure(checked)) return checked
-  }
-  return Result.succeed(undefined)
-}
-
-const checkSubscription = (options: SubscriptionOptions): Result.Result<void, InvalidConfig> => {
-  for (const [what, value] of [
-    ["maxInFlight", options.maxInFlight],
-    ["maxDeliveries", options.maxDeliveries],
-    ["ackWait", options.ackWait === undefined ? undefined : Duration.toMillis(options.ackWait)],
-    ...(options.backoff ?? []).map((entry) => ["backoff", Duration.toMillis(entry)] as const)
-  ] as const) {
-    const checked = positive(what, value)
-    if (Result.isFailure(checked)) return checked
-  }
-  return Result.succeed(undefined)
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+  countsMissed: true
 }
 
 /** Starts a memory broker that lives as long as the scope. */
@@ -115,14 +84,14 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
     const topicOf = (name: string): Result.Result<TopicState, InvalidName | TopicNotFound> => {
       const topic = topics.get(name)
       if (topic !== undefined) return Result.succeed(topic)
-      const valid = validateTopicName(name)
+      const valid = TransportChecks.topicName(name)
       return Result.fail(Result.isFailure(valid) ? valid.failure : new TopicNotFound({ topic: name }))
     }
 
     const ensureTopic = (config: TopicConfig): Effect.Effect<void, InvalidName | InvalidConfig> =>
       Effect.gen(function* () {
-        yield* Effect.fromResult(validateTopicName(config.name))
-        yield* Effect.fromResult(checkTopicConfig(config))
+        yield* Effect.fromResult(TransportChecks.topicName(config.name))
+        yield* Effect.fromResult(TransportChecks.topicConfig(config))
         const existing = topics.get(config.name)
         if (existing === undefined)
           topics.set(config.name, { log: new TopicLog(config.name, config), groups: new Map(), broadcasts: new Set() })
@@ -146,7 +115,7 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
         for (const record of records) {
           const topic = topicOf(record.topic)
           if (Result.isFailure(topic)) return Effect.fail(topic.failure)
-          const rejected = checkRecord(record, maxPayloadBytes)
+          const rejected = TransportChecks.record(record, maxPayloadBytes)
           if (rejected !== undefined) return Effect.fail(rejected)
           targets.push(topic.success)
         }
@@ -172,8 +141,8 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
     ): Effect.Effect<Stream.Stream<Delivery>, TransportError, Scope.Scope> =>
       Effect.gen(function* () {
         const { log, groups, broadcasts } = yield* Effect.fromResult(topicOf(options.topic))
-        if (options.group !== undefined) yield* Effect.fromResult(validateGroupName(options.group))
-        yield* Effect.fromResult(checkSubscription(options))
+        if (options.group !== undefined) yield* Effect.fromResult(TransportChecks.groupName(options.group))
+        yield* Effect.fromResult(TransportChecks.subscription(options))
         log.expire(clock.currentTimeMillisUnsafe())
         const queue = yield* Queue.unbounded<Delivery>()
         const member = new Member(queue, maxInFlightOf(options))
@@ -212,7 +181,7 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
     const groupOf = (topicName: string, groupName: string): Effect.Effect<Group, TransportError> =>
       Effect.gen(function* () {
         const topic = yield* Effect.fromResult(topicOf(topicName))
-        yield* Effect.fromResult(validateGroupName(groupName))
+        yield* Effect.fromResult(TransportChecks.groupName(groupName))
         const group = topic.groups.get(groupName)
         if (group === undefined) return yield* new GroupNotFound({ topic: topicName, group: groupName })
         topic.log.expire(clock.currentTimeMillisUnsafe())
@@ -239,20 +208,6 @@ interface TopicState {
   readonly groups: Map<string, Group>
   /** Broadcast subscriptions: a group each, gone when the subscription closes. */
   readonly broadcasts: Set<Group>
-}
-
-const checkRecord = (record: OutgoingRecord, maxPayloadBytes: number): PublishError | undefined => {
-  const id = validateText("message id", record.id)
-  if (Result.isFailure(id)) return id.failure
-  if (record.key !== undefined) {
-    const key = validateText("key", record.key)
-    if (Result.isFailure(key)) return key.failure
-  }
-  const headers = validateHeaders(record.headers)
-  if (Result.isFailure(headers)) return headers.failure
-  if (record.payload.byteLength > maxPayloadBytes)
-    return new PayloadTooLarge({ topic: record.topic, size: record.payload.byteLength, limit: maxPayloadBytes })
-  return undefined
 }
 
 /** The memory broker as the `TransportService` of a layer. */

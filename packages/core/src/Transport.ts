@@ -17,6 +17,8 @@ export interface TransportFeatures {
   readonly virtualTime: boolean
   /** Largest payload accepted, in bytes. */
   readonly maxPayloadBytes: number
+  /** `GroupLag.missed` counts the messages a group lost to retention; otherwise it is `undefined`. */
+  readonly countsMissed: boolean
 }
 
 /** How a topic is stored. Every limit is optional; without one, the topic keeps everything. */
@@ -136,8 +138,11 @@ export interface GroupLag {
   readonly pending: number
   /** Messages delivered to the group and not yet settled. */
   readonly inFlight: number
-  /** Messages removed by retention (age or limits) before the group received them. */
-  readonly missed: number
+  /**
+   * Messages removed by retention (age or limits) before the group received them; `undefined` where the
+   * broker does not count them (JetStream: see `TopicInfo.expired` and `discarded` for the topic's counts).
+   */
+  readonly missed: number | undefined
 }
 
 /** What a topic holds. */

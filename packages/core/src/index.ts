@@ -33,3 +33,4 @@ export {
   type TransportFeatures,
   TransportService
 } from "./Transport.ts"
+export * as TransportChecks from "./TransportChecks.ts"

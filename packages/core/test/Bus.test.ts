@@ -398,6 +398,42 @@ describe("Bus.consume", () => {
       expect(gated.finished).toEqual([1])
     }))
 
+  test("a handler that runs for many ack waits keeps its message: it is not delivered again while it runs", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* setup()
+      const gated = yield* gatedHandler
+      yield* bus.consume(jobs, { group: "g", ackWait: "30 seconds" }, gated.handler)
+      yield* bus.publish(jobs, { n: 1 })
+      yield* eventually("the handler to start", () => gated.started.length === 1)
+      for (let second = 0; second < 120; second += 5) {
+        yield* TestClock.adjust("5 seconds")
+        yield* settle
+      }
+      expect(gated.started, "started once in two minutes, four ack waits").toEqual([1])
+      expect(yield* bus.lag(jobs, "g")).toEqual({ pending: 0, inFlight: 1, missed: 0 })
+      yield* gated.open(1)
+      yield* nothingLeft(bus, jobs, "g")
+      expect(gated.finished).toEqual([1])
+    }))
+
+  test("without the consumer marking it as worked on, the same handler's message would be delivered again", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* setup()
+      const gated = yield* gatedHandler
+      // A working interval longer than the ack wait: the broker redelivers before the consumer says anything.
+      yield* bus.consume(
+        jobs,
+        { group: "g", ackWait: "30 seconds", workingInterval: "1 minute", concurrency: 2 },
+        gated.handler
+      )
+      yield* bus.publish(jobs, { n: 1 })
+      yield* eventually("the handler to start", () => gated.started.length === 1)
+      yield* TestClock.adjust("31 seconds")
+      yield* eventually("the redelivery to start", () => gated.started.length === 2)
+      expect(gated.started).toEqual([1, 1])
+      yield* gated.open(1)
+    }))
+
   test("with concurrency 1, handles messages one at a time in publish order", () =>
     Effect.gen(function* () {
       const { bus } = yield* setup()
@@ -501,10 +537,18 @@ describe("Bus.consume", () => {
     Effect.gen(function* () {
       const { bus, transport } = yield* setup()
       let runs = 0
-      // Every delivery of the message hangs past its ack wait, as a consumer that crashes on it would.
+      // Every delivery of the message hangs past its ack wait without a word to the broker, as a consumer
+      // that crashes on it would (a working interval of an hour: the consumer never says it is working).
       yield* bus.consume(
         jobs,
-        { group: "g", concurrency: 10, maxDeliveries: 2, ackWait: "1 second", stopTimeout: 0 },
+        {
+          group: "g",
+          concurrency: 10,
+          maxDeliveries: 2,
+          ackWait: "1 second",
+          stopTimeout: 0,
+          workingInterval: "1 hour"
+        },
         () =>
           Effect.suspend(() => {
             runs++

@@ -182,7 +182,7 @@ export const deliveryTests = (h: Harness) => {
         yield* h.advance("1200 millis")
         yield* h.settle
         expect(subscriber.received).toHaveLength(1)
-        expect(yield* transport.lag(topic, group)).toEqual({ pending: 0, inFlight: 0, missed: 0 })
+        expect(yield* h.lag(transport, topic, group)).toEqual({ pending: 0, inFlight: 0, missed: 0 })
       })
     )
 
@@ -218,7 +218,7 @@ export const deliveryTests = (h: Harness) => {
         yield* h.advance("1500 millis")
         yield* h.settle
         expect(bodies(subscriber.received)).toEqual(["poison", "fine"])
-        expect(yield* transport.lag(topic, group)).toEqual({ pending: 0, inFlight: 0, missed: 0 })
+        expect(yield* h.lag(transport, topic, group)).toEqual({ pending: 0, inFlight: 0, missed: 0 })
       })
     )
 
@@ -293,7 +293,7 @@ export const deliveryTests = (h: Harness) => {
         yield* receivedAtLeast(subscriber, 6)
         yield* h.settle
         expect(subscriber.received).toHaveLength(6)
-        expect(yield* transport.lag(topic, group)).toEqual({ pending: 6, inFlight: 4, missed: 0 })
+        expect(yield* h.lag(transport, topic, group)).toEqual({ pending: 6, inFlight: 4, missed: 0 })
       })
     )
 

@@ -56,7 +56,7 @@ export const groupTests = (h: Harness) => {
         yield* h.settle
         expect(bodies(holder.received)).toEqual(["held"])
         expect(bodies(other.received)).toEqual(Array.from({ length: 10 }, (_, i) => `m-${i}`))
-        expect(yield* transport.lag(topic, group)).toEqual({ pending: 0, inFlight: 1, missed: 0 })
+        expect(yield* h.lag(transport, topic, group)).toEqual({ pending: 0, inFlight: 1, missed: 0 })
       })
     )
 
@@ -198,7 +198,7 @@ export const groupTests = (h: Harness) => {
         yield* h.advance("1500 millis")
         yield* h.settle
         expect(second.received).toEqual([])
-        expect(yield* transport.lag(topic, group)).toEqual({ pending: 0, inFlight: 0, missed: 0 })
+        expect(yield* h.lag(transport, topic, group)).toEqual({ pending: 0, inFlight: 0, missed: 0 })
       })
     )
 
@@ -227,8 +227,8 @@ export const groupTests = (h: Harness) => {
         expect(new Set(bodies(next.received))).toEqual(new Set(Array.from({ length: 100 }, (_, i) => `m-${i}`)))
         yield* h.eventually(
           "the group to have nothing pending or in flight",
-          transport
-            .lag(topic, group)
+          h
+            .lag(transport, topic, group)
             .pipe(Effect.map((lag) => lag.pending === 0 && lag.inFlight === 0 && lag.missed === 0))
         )
       })
@@ -244,13 +244,13 @@ export const groupTests = (h: Harness) => {
         yield* transport.ensureTopic({ name: topic })
         const subscriber = yield* subscribe(transport, { topic, group, maxInFlight: 2 })
         yield* groupExists(transport, topic, group)
-        expect(yield* transport.lag(topic, group)).toEqual({ pending: 0, inFlight: 0, missed: 0 })
+        expect(yield* h.lag(transport, topic, group)).toEqual({ pending: 0, inFlight: 0, missed: 0 })
         yield* transport.publish(records(topic, 5))
         const lagIs = (pending: number, inFlight: number) =>
           h.eventually(
             `lag to be ${pending} pending and ${inFlight} in flight`,
             Effect.map(
-              transport.lag(topic, group),
+              h.lag(transport, topic, group),
               (lag) => lag.pending === pending && lag.inFlight === inFlight && lag.missed === 0
             )
           )

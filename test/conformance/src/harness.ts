@@ -7,6 +7,7 @@
 import { expect, it } from "@effect/vitest"
 import type {
   Delivery,
+  GroupLag,
   OutgoingRecord,
   SubscriptionOptions,
   Transport,
@@ -29,6 +30,11 @@ export interface Harness {
   readonly advance: (duration: Duration.Input) => Effect.Effect<void>
   /** Lets the work already under way finish without moving virtual time (a short real pause on a real transport). */
   readonly settle: Effect.Effect<void>
+  /**
+   * The lag of a group, as the suite compares it: a transport that does not count missed messages
+   * (`features.countsMissed` false) must report `missed` as `undefined`, which is then compared as 0.
+   */
+  readonly lag: (transport: Transport, topic: string, group: string) => Effect.Effect<GroupLag, TransportError>
   /**
    * Waits until `check` holds, letting time pass (virtual or real) in small steps, at most `within`.
    * Fails the test, naming `what`, when it never holds.
@@ -94,7 +100,14 @@ export const makeHarness = (
   const test = (name: string, body: () => Effect.Effect<void, unknown, Scope.Scope>, timeout?: number) =>
     tester(name, body, timeout ?? (virtual ? 30_000 : 40_000))
 
-  return { make, features, test, advance, settle, eventually }
+  const lag = (transport: Transport, topic: string, group: string) =>
+    Effect.map(transport.lag(topic, group), (found): GroupLag => {
+      if (features.countsMissed) return found
+      expect(found.missed, "missed, which this transport does not count").toBeUndefined()
+      return { ...found, missed: 0 }
+    })
+
+  return { make, features, test, advance, settle, lag, eventually }
 }
 
 // ---------------------------------------------------------------------------

@@ -142,8 +142,12 @@ export const retentionTests = (h: Harness) => {
             expired: 3,
             discarded: 0
           })
-          expect(yield* transport.lag(topic, idle)).toEqual({ pending: 0, inFlight: 0, missed: 3 })
-          expect(yield* transport.lag(topic, reader)).toEqual({ pending: 0, inFlight: 0, missed: 0 })
+          expect(yield* h.lag(transport, topic, idle)).toEqual({
+            pending: 0,
+            inFlight: 0,
+            missed: h.features.countsMissed ? 3 : 0
+          })
+          expect(yield* h.lag(transport, topic, reader)).toEqual({ pending: 0, inFlight: 0, missed: 0 })
 
           yield* transport.publish(records(topic, 2, "fresh"))
           const idleAgain = yield* subscribe(transport, { topic, group: idle }, ackEach)

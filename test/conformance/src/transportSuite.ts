@@ -15,6 +15,7 @@ import { deliveryTests } from "./delivery.ts"
 import { groupTests } from "./groups.ts"
 import { makeHarness } from "./harness.ts"
 import { publishTests } from "./publish.ts"
+import { type RestartableBroker, restartTests } from "./restart.ts"
 import { retentionTests } from "./retention.ts"
 import { validationTests } from "./validation.ts"
 
@@ -33,12 +34,17 @@ const stressRuns = (): number => {
  * @param name Shown in the test names (`describe(name)`).
  * @param make Makes a fresh transport in the test's scope; each test makes its own.
  * @param features What the transport offers; the suite adapts to it.
+ * @param broker For a durable transport: a broker of its own that the suite may kill and restart, for the
+ *   case that checks nothing confirmed is lost across broker restarts. Required when `features.durable`.
  */
 export const transportSuite = (
   name: string,
   make: Effect.Effect<Transport, unknown, Scope.Scope>,
-  features: TransportFeatures
+  features: TransportFeatures,
+  broker?: RestartableBroker
 ): void => {
+  if (features.durable && broker === undefined)
+    throw new Error(`${name} is durable: pass a broker the suite may restart, to check that nothing confirmed is lost`)
   const runs = stressRuns()
   for (let run = 1; run <= runs; run++) {
     // On a real clock most tests wait; running a few at once keeps the suite short.
@@ -53,5 +59,10 @@ export const transportSuite = (
       validationTests(h)
       busTests(h)
     })
+    // Not concurrent with the rest: it kills a broker, and takes its time.
+    if (broker !== undefined)
+      describe(runs === 1 ? name : `${name} (run ${run}/${runs})`, () =>
+        restartTests(makeHarness(broker.make, features), broker)
+      )
   }
 }

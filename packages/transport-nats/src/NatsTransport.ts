@@ -1,0 +1,404 @@
+/**
+ * The NATS JetStream transport. One stream per topic (subject = the topic's
+ * name), a durable pull consumer per group, an ephemeral pull consumer per
+ * broadcast subscription. The message id travels as `Nats-Msg-Id`, so the
+ * stream's dedup window drops a republished duplicate. Works with
+ * nats-server 2.9 and later.
+ *
+ * ```ts
+ * const sluice = await Sluice.connect(NatsTransport.nats({ servers: "nats://127.0.0.1:4222" }))
+ * const program = Effect.provide(myProgram, Bus.layer().pipe(Layer.provide(NatsTransport.layer({ servers }))))
+ * ```
+ *
+ * Durability on 2.9: a confirmed publish is stored and replicated to `replicas` servers, but fsynced
+ * only on the server's 60 s timer; a power loss of every replica at once can lose recent messages.
+ */
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import type { NatsConnection } from "@nats-io/transport-node"
+import {
+  type Delivery,
+  type GroupLag,
+  GroupNotFound,
+  InvalidConfig,
+  type InvalidName,
+  type OutgoingRecord,
+  PayloadTooLarge,
+  type PublishError,
+  type PublishReceipt,
+  type SubscriptionOptions,
+  type TopicConfig,
+  type TopicInfo,
+  TopicNotFound,
+  type Transport,
+  TransportChecks,
+  type TransportError,
+  type TransportFeatures,
+  TransportService,
+  type TransportUnavailable
+} from "@sluice/core"
+import { Cause, type Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
+import { type ConnectionSettings, open, redactorOf } from "./internal/connection.ts"
+import { consumerConfigOf, consumerSettingsOf, DEFAULT_MAX_IN_FLIGHT } from "./internal/consumerConfig.ts"
+import { millis, nanos } from "./internal/durations.ts"
+import { isNoResponders, isNotFound, messageOf, topicFullOf, unavailable } from "./internal/errors.ts"
+import { type DeliveryHost, NatsDelivery } from "./internal/NatsDelivery.ts"
+import { streamName } from "./internal/names.ts"
+import { Puller } from "./internal/Puller.ts"
+import { wireHeadersOf } from "./internal/records.ts"
+import { changedSettings, type Storage, streamConfigOf } from "./internal/streamConfig.ts"
+
+/** Options of {@link make}: how to connect, and how topics and subscriptions map onto JetStream. */
+export interface NatsTransportOptions extends ConnectionSettings {
+  /** A connection to use instead of opening one from the settings above; the transport never closes it. */
+  readonly connection?: NatsConnection
+  /** Where streams keep messages: `"file"` (default, survives a server restart) or `"memory"`. */
+  readonly storage?: Storage
+  /** Copies of each stream when a topic does not say (`TopicConfig.replicas`), a count. Default 1. */
+  readonly replicas?: number
+  /** How long a publish waits for its confirmation, and an API call for its answer. Default 5 seconds. */
+  readonly requestTimeout?: Duration.Input
+  /** Most messages one pull asks for, a count. Default 256 (never more than the subscription's `maxInFlight`). */
+  readonly pullBatch?: number
+  /**
+   * How long a pull waits at the server for messages. A closed subscription hands back messages that
+   * reach it late after at most this long. Default 3 seconds.
+   */
+  readonly pullExpires?: Duration.Input
+  /** How often a waiting pull hears from the server; two missed heartbeats make a new pull. Default 1 second. */
+  readonly heartbeat?: Duration.Input
+  /**
+   * Members a group has at most, a count. Each member holds at most its `maxInFlight` unsettled messages;
+   * the server bounds the whole group at `maxInFlight × membersPerGroup` (JetStream's `max_ack_pending`).
+   * Default 64.
+   */
+  readonly membersPerGroup?: number
+  /** How long an abandoned broadcast subscription's consumer survives on the server. Default 1 minute. */
+  readonly broadcastInactiveThreshold?: Duration.Input
+}
+
+/** Room left under the server's `max_payload` for the headers a message carries, in bytes. */
+const HEADER_ROOM = 4096
+const DEFAULT_SERVER_MAX_PAYLOAD = 1024 * 1024
+
+/** What the NATS transport offers, against a server with the default `max_payload` of 1 MiB. */
+export const features: TransportFeatures = {
+  name: "nats",
+  durable: true,
+  virtualTime: false,
+  maxPayloadBytes: DEFAULT_SERVER_MAX_PAYLOAD - HEADER_ROOM,
+  // JetStream moves a group's cursor past removed messages without counting them.
+  countsMissed: false
+}
+
+/** Connects to NATS (or uses `options.connection`) for as long as the scope lasts. */
+export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transport, TransportUnavailable, Scope.Scope> =>
+  Effect.gen(function* () {
+    const redact = redactorOf(options)
+    const nc =
+      options.connection ??
+      (yield* Effect.acquireRelease(
+        Effect.tryPromise({ try: () => open(options), catch: (error) => unavailable("connect", error, redact) }),
+        (connection) => Effect.promise(() => connection.close().catch(() => undefined))
+      ))
+    const timeout = millis(options.requestTimeout ?? "5 seconds")
+    const js: JetStreamClient = jetstream(nc, { timeout })
+    const jsm: JetStreamManager = yield* Effect.tryPromise({
+      try: () => jetstreamManager(nc, { timeout }),
+      catch: (error) => unavailable("connect", error, redact)
+    })
+    const maxPayloadBytes = (nc.info?.max_payload ?? DEFAULT_SERVER_MAX_PAYLOAD) - HEADER_ROOM
+    const storage = options.storage ?? "file"
+    const replicas = options.replicas ?? 1
+    const pullBatch = options.pullBatch ?? 256
+    const expiresMillis = millis(options.pullExpires ?? "3 seconds")
+    const heartbeatMillis = millis(options.heartbeat ?? "1 second")
+    const membersPerGroup = options.membersPerGroup ?? 64
+    const inactiveNanos = nanos(options.broadcastInactiveThreshold ?? "1 minute")
+
+    /** A call to the JetStream API; a missing stream is `TopicNotFound`, anything else unexpected is transient. */
+    const call = <A>(operation: string, topic: string, run: () => Promise<A>) =>
+      Effect.tryPromise({
+        try: run,
+        catch: (error): TopicNotFound | TransportUnavailable =>
+          error instanceof Error && error.name === "StreamNotFoundError"
+            ? new TopicNotFound({ topic })
+            : unavailable(operation, error, redact)
+      })
+
+    const ensureTopic = (
+      config: TopicConfig
+    ): Effect.Effect<void, InvalidName | InvalidConfig | TransportUnavailable> =>
+      Effect.gen(function* () {
+        yield* Effect.fromResult(TransportChecks.topicName(config.name))
+        yield* Effect.fromResult(TransportChecks.topicConfig(config))
+        const wanted = streamConfigOf(config, { storage, replicas })
+        const refused = (error: unknown) =>
+          new InvalidConfig({ reason: `topic "${config.name}": ${redact.text(messageOf(error))}` })
+        const current = yield* Effect.tryPromise({
+          try: () =>
+            jsm.streams.info(wanted.name).then(
+              (info) => info.config,
+              (error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error))
+            ),
+          catch: (error) => unavailable("ensureTopic", error, redact)
+        })
+        // The server refuses a setting it cannot apply (storage changed, replicas beyond the cluster, a subject
+        // another stream serves) with a message that says so; anything else is the server being unavailable.
+        const apply = (run: () => Promise<unknown>) =>
+          Effect.tryPromise({
+            try: run,
+            catch: (error): InvalidConfig | TransportUnavailable =>
+              /already in use|overlap|insufficient|invalid|exceed|can ?not|not (?:be )?(?:changed|updated)/i.test(
+                messageOf(error)
+              )
+                ? refused(error)
+                : unavailable("ensureTopic", error, redact)
+          })
+        if (current === undefined) return yield* Effect.asVoid(apply(() => jsm.streams.add(wanted)))
+        if (JSON.stringify(current.subjects) !== JSON.stringify(wanted.subjects))
+          return yield* new InvalidConfig({
+            reason: `stream "${wanted.name}" exists and serves other subjects (${current.subjects.join(", ")}), not topic "${config.name}"`
+          })
+        if (changedSettings(current, wanted).length > 0) yield* apply(() => jsm.streams.update(wanted.name, wanted))
+      })
+
+    /** Why a publish of `record` failed, as a typed error. */
+    const publishFailure = (record: OutgoingRecord, error: unknown): Effect.Effect<PublishError> => {
+      const full = topicFullOf(record.topic, error)
+      if (full !== undefined) return Effect.succeed(full)
+      if (error instanceof Error && /max.?payload/i.test(`${error.message} ${(error as { code?: string }).code}`))
+        return Effect.succeed(
+          new PayloadTooLarge({ topic: record.topic, size: record.payload.byteLength, limit: maxPayloadBytes })
+        )
+      if (isNoResponders(error))
+        // No stream took the message: find out whether the topic exists or JetStream is unavailable.
+        return Effect.match(
+          call("publish", record.topic, () => jsm.streams.info(streamName(record.topic))),
+          {
+            onFailure: (cause) => cause,
+            onSuccess: () => unavailable("publish", error, redact)
+          }
+        )
+      return Effect.succeed(unavailable("publish", error, redact))
+    }
+
+    const publish = (records: ReadonlyArray<OutgoingRecord>) =>
+      Effect.suspend((): Effect.Effect<ReadonlyArray<PublishReceipt>, PublishError> => {
+        for (const record of records) {
+          const name = TransportChecks.topicName(record.topic)
+          if (name._tag === "Failure") return Effect.fail(name.failure)
+          const rejected = TransportChecks.record(record, maxPayloadBytes)
+          if (rejected !== undefined) return Effect.fail(rejected)
+        }
+        let failed: OutgoingRecord | undefined
+        // Every publish is sent at once and confirmed on its own; the batch waits for all confirmations.
+        const send = (record: OutgoingRecord) => {
+          const headers = wireHeadersOf(record)
+          return js
+            .publish(record.topic, record.payload, {
+              msgID: record.id,
+              timeout,
+              ...(headers === undefined ? {} : { headers })
+            })
+            .then(
+              (ack): PublishReceipt => ({ topic: record.topic, sequence: ack.seq, duplicate: ack.duplicate }),
+              (error) => {
+                failed ??= record
+                throw error
+              }
+            )
+        }
+        return Effect.tryPromise({ try: () => Promise.all(records.map(send)), catch: (error) => error }).pipe(
+          Effect.catch((error) =>
+            Effect.flatMap(publishFailure(failed ?? (records[0] as OutgoingRecord), error), Effect.fail)
+          )
+        )
+      })
+
+    /** The durable consumer of a group: created at its start position when new, else updated to the options. */
+    const joinGroup = (stream: string, topic: string, group: string, subscription: SubscriptionOptions) =>
+      Effect.gen(function* () {
+        const existing = yield* Effect.tryPromise({
+          try: () =>
+            jsm.consumers.info(stream, group).then(
+              (info) => info,
+              (error: unknown) =>
+                error instanceof Error && error.name === "ConsumerNotFoundError" ? undefined : Promise.reject(error)
+            ),
+          catch: (error): TopicNotFound | TransportUnavailable =>
+            error instanceof Error && error.name === "StreamNotFoundError"
+              ? new TopicNotFound({ topic })
+              : unavailable("subscribe", error, redact)
+        })
+        if (existing === undefined) {
+          yield* call("subscribe", topic, () =>
+            jsm.consumers.add(stream, consumerConfigOf(subscription, membersPerGroup, inactiveNanos))
+          )
+          return group
+        }
+        const settings = consumerSettingsOf(subscription, membersPerGroup)
+        const current = existing.config as unknown as Record<string, unknown>
+        const differs = Object.entries(settings).some(
+          ([key, value]) => JSON.stringify(current[key]) !== JSON.stringify(value)
+        )
+        if (differs) yield* call("subscribe", topic, () => jsm.consumers.update(stream, group, settings))
+        return group
+      })
+
+    /** A broadcast subscription's own consumer, deleted when the subscription ends. */
+    const broadcastConsumer = (stream: string, topic: string, subscription: SubscriptionOptions) =>
+      Effect.acquireRelease(
+        Effect.map(
+          call("subscribe", topic, () =>
+            jsm.consumers.add(stream, consumerConfigOf(subscription, membersPerGroup, inactiveNanos))
+          ),
+          (info) => info.name
+        ),
+        (name) => Effect.promise(() => jsm.consumers.delete(stream, name).catch(() => false))
+      )
+
+    const subscribe = (
+      subscription: SubscriptionOptions
+    ): Effect.Effect<Stream.Stream<Delivery, TransportError>, TransportError, Scope.Scope> =>
+      Effect.gen(function* () {
+        const topic = yield* Effect.fromResult(TransportChecks.topicName(subscription.topic))
+        const group = subscription.group
+        if (group !== undefined) yield* Effect.fromResult(TransportChecks.groupName(group))
+        yield* Effect.fromResult(TransportChecks.subscription(subscription))
+        const stream = streamName(topic)
+        const name =
+          group === undefined
+            ? yield* broadcastConsumer(stream, topic, subscription)
+            : yield* joinGroup(stream, topic, group, subscription)
+        const consumer = yield* call("subscribe", topic, () => js.consumers.get(stream, name))
+
+        const queue = yield* Queue.unbounded<Delivery, TransportError | Cause.Done>()
+        const maxInFlight = subscription.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
+        const ackWaits = (subscription.backoff ?? [subscription.ackWait ?? "30 seconds"]).map(millis)
+        let puller: Puller | undefined
+        let lingerUntil = 0
+        const host: DeliveryHost = {
+          ackWaitMillis: (attempt) => ackWaits[Math.min(attempt, ackWaits.length) - 1] ?? 30_000,
+          release: (held) => puller?.release(held),
+          confirm: (subject, payload) => {
+            const wait = lingerUntil - Date.now()
+            if (wait <= 0) return nc.request(subject, payload, { timeout })
+            // The subscription closed and its pulls may linger at the server: hand the message back once they
+            // are gone (see Puller). Should the connection close first, the ack wait brings it back.
+            setTimeout(() => nc.request(subject, payload, { timeout }).catch(() => undefined), wait).unref()
+            return Promise.resolve()
+          },
+          redact
+        }
+        /** After a failed pull: go on unless the connection is closed for good or the consumer is gone. */
+        const recover = async (error: unknown): Promise<boolean> => {
+          if (nc.isClosed()) {
+            Queue.failCauseUnsafe(queue, Cause.fail(unavailable("subscribe", error, redact)))
+            return false
+          }
+          const gone = await jsm.consumers.info(stream, name).then(
+            () => false,
+            (lookup: unknown) => lookup instanceof Error && /not found/i.test(lookup.message)
+          )
+          if (!gone) return true
+          const failure =
+            group === undefined ? unavailable("subscribe", error, redact) : new GroupNotFound({ topic, group })
+          Queue.failCauseUnsafe(queue, Cause.fail(failure))
+          return false
+        }
+        const sweepMillis = Math.min(1000, Math.max(50, Math.min(...ackWaits) / 4))
+        yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            puller = new Puller(
+              consumer,
+              {
+                maxInFlight,
+                batch: pullBatch,
+                expiresMillis,
+                heartbeatMillis,
+                retryMillis: Math.min(1000, heartbeatMillis)
+              },
+              (message) => {
+                const delivery = new NatsDelivery(topic, message, host)
+                Queue.offerUnsafe(queue, delivery)
+                return delivery.held
+              },
+              recover,
+              sweepMillis
+            )
+          }),
+          () =>
+            Effect.gen(function* () {
+              lingerUntil = puller?.stop() ?? 0
+              // Received but never emitted: back to the server at once.
+              const unemitted = yield* Effect.orElseSucceed(Queue.clear(queue), () => [])
+              for (const delivery of unemitted) yield* Effect.ignore(delivery.nak())
+            })
+        )
+        return Stream.fromQueue(queue)
+      })
+
+    const lag = (topic: string, group: string): Effect.Effect<GroupLag, TransportError> =>
+      Effect.gen(function* () {
+        yield* Effect.fromResult(TransportChecks.topicName(topic))
+        yield* Effect.fromResult(TransportChecks.groupName(group))
+        const stream = streamName(topic)
+        const consumer = yield* Effect.tryPromise({
+          try: () => jsm.consumers.info(stream, group),
+          catch: (error): GroupNotFound | TopicNotFound | TransportUnavailable =>
+            error instanceof Error && error.name === "ConsumerNotFoundError"
+              ? new GroupNotFound({ topic, group })
+              : error instanceof Error && error.name === "StreamNotFoundError"
+                ? new TopicNotFound({ topic })
+                : unavailable("lag", error, redact)
+        })
+        return {
+          pending: consumer.num_pending,
+          inFlight: consumer.num_ack_pending,
+          missed: undefined
+        }
+      })
+
+    const topicInfo = (topic: string): Effect.Effect<TopicInfo, TransportError> =>
+      Effect.gen(function* () {
+        yield* Effect.fromResult(TransportChecks.topicName(topic))
+        const { state, config } = yield* call("topicInfo", topic, () => jsm.streams.info(streamName(topic)))
+        const firstSequence = state.messages === 0 ? state.last_seq + 1 : state.first_seq
+        const removed = firstSequence - 1
+        // JetStream keeps no counts of expired and discarded messages; the removed ones are attributed by
+        // the limits: discard "old" drops only at a count or byte limit, max age expires the rest.
+        const ages = config.max_age > 0
+        const atLimit =
+          config.discard === "old" &&
+          ((config.max_msgs > 0 && state.messages >= config.max_msgs) ||
+            (config.max_bytes > 0 && state.bytes > config.max_bytes / 2))
+        const discarded = !ages || atLimit ? removed : 0
+        return {
+          name: topic,
+          messages: state.messages,
+          bytes: state.bytes,
+          firstSequence,
+          lastSequence: state.last_seq,
+          expired: removed - discarded,
+          discarded
+        }
+      })
+
+    return {
+      features: { ...features, maxPayloadBytes },
+      ensureTopic,
+      publish,
+      subscribe,
+      lag,
+      topicInfo
+    } satisfies Transport
+  })
+
+/** The NATS transport as the `TransportService` of a layer; the connection closes with the layer. */
+export const layer = (options: NatsTransportOptions = {}): Layer.Layer<TransportService, TransportUnavailable> =>
+  Layer.effect(TransportService, make(options))
+
+/** Options for `Sluice.connect` that use NATS: `await Sluice.connect(nats({ servers }))`. */
+export const nats = (
+  options: NatsTransportOptions = {}
+): { readonly transport: Layer.Layer<TransportService, TransportUnavailable> } => ({ transport: layer(options) })

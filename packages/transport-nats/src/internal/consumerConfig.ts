@@ -1,0 +1,51 @@
+import { AckPolicy, type ConsumerConfig, DeliverPolicy, ReplayPolicy } from "@nats-io/jetstream"
+import { StartPosition, type SubscriptionOptions } from "@sluice/core"
+import { nanos } from "./durations.ts"
+
+/** The default in-flight bound of the port: 1000 unsettled deliveries. */
+export const DEFAULT_MAX_IN_FLIGHT = 1000
+const DEFAULT_ACK_WAIT = "30 seconds"
+
+/**
+ * The settings a subscription may change on an existing consumer (JetStream keeps the start position).
+ * Each member bounds its own unsettled messages exactly by what it pulls; the server's `max_ack_pending`
+ * bounds the whole group at `membersPerGroup` members' worth.
+ */
+export const consumerSettingsOf = (options: SubscriptionOptions, membersPerGroup: number): Partial<ConsumerConfig> => ({
+  ack_wait: nanos(options.backoff?.[0] ?? options.ackWait ?? DEFAULT_ACK_WAIT),
+  // JetStream's backoff gives the delay after each delivery; the port's gives the ack wait of each attempt.
+  // They agree: both repeat the last entry.
+  ...(options.backoff === undefined || options.backoff.length === 0 ? {} : { backoff: options.backoff.map(nanos) }),
+  max_deliver: options.maxDeliveries ?? -1,
+  max_ack_pending: (options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT) * membersPerGroup
+})
+
+/** Where a new consumer starts. */
+const startOf = (start: StartPosition): Partial<ConsumerConfig> => {
+  switch (start._tag) {
+    case "New":
+      return { deliver_policy: DeliverPolicy.New }
+    case "All":
+      return { deliver_policy: DeliverPolicy.All }
+    case "Sequence":
+      return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start.sequence }
+    case "Time":
+      return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(start.epochMillis).toISOString() }
+  }
+}
+
+/**
+ * The settings of a new pull consumer: durable for a group, ephemeral (gone `inactiveAfter` after its
+ * last pull, should its subscriber vanish without deleting it) for a broadcast subscription.
+ */
+export const consumerConfigOf = (
+  options: SubscriptionOptions,
+  membersPerGroup: number,
+  inactiveAfterNanos: number
+): Partial<ConsumerConfig> => ({
+  ...(options.group === undefined ? { inactive_threshold: inactiveAfterNanos } : { durable_name: options.group }),
+  ack_policy: AckPolicy.Explicit,
+  replay_policy: ReplayPolicy.Instant,
+  ...startOf(options.start ?? (options.group === undefined ? StartPosition.new : StartPosition.all)),
+  ...consumerSettingsOf(options, options.group === undefined ? 1 : membersPerGroup)
+})

@@ -1,0 +1,30 @@
+/** NATS client errors as Sluice's typed errors, with secrets removed. */
+import { TopicFull, TransportUnavailable } from "@sluice/core"
+import type { Redactor } from "./secrets.ts"
+
+/** The message of an error, or the text of anything thrown. */
+export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+/** A failure to reach the server or get an answer: transient. */
+export const unavailable = (operation: string, error: unknown, redact: Redactor): TransportUnavailable =>
+  new TransportUnavailable({ operation, reason: redact.text(messageOf(error)), cause: redact.error(error) })
+
+/** The server's answer when a stream with discard "new" is at a limit, as `TopicFull`. */
+export const topicFullOf = (topic: string, error: unknown): TopicFull | undefined => {
+  const message = messageOf(error)
+  if (/maximum messages/i.test(message)) return new TopicFull({ topic, limit: "messages" })
+  if (/maximum bytes/i.test(message)) return new TopicFull({ topic, limit: "bytes" })
+  return undefined
+}
+
+/** The stream (or consumer) the request named does not exist. */
+export const isNotFound = (error: unknown): boolean => {
+  const name = error instanceof Error ? error.name : ""
+  return name === "StreamNotFoundError" || name === "ConsumerNotFoundError" || /not found/i.test(messageOf(error))
+}
+
+/** The request found no server to answer it: with JetStream up, the subject has no stream. */
+export const isNoResponders = (error: unknown): boolean => {
+  const name = error instanceof Error ? error.name : ""
+  return name === "JetStreamNotEnabled" || name === "NoRespondersError" || /no responders/i.test(messageOf(error))
+}

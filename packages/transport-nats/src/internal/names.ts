@@ -1,0 +1,17 @@
+/**
+ * How Sluice names map onto JetStream. A topic's subject is its name, so plain
+ * NATS clients publish to `orders.created` as they would expect; its stream is
+ * the name with `.` (not allowed in stream names) replaced by `~`, a character
+ * topic names cannot hold, so two topics never share a stream.
+ */
+
+/** The stream that stores a topic. */
+export const streamName = (topic: string): string => topic.replaceAll(".", "~")
+
+/** Headers Sluice adds on the wire and removes again on receipt. */
+export const WireHeaders = {
+  /** JetStream's dedup id; Sluice's message id. */
+  id: "Nats-Msg-Id",
+  /** The message key (keys travel in a header, never in a subject). */
+  key: "sluice-key"
+} as const

@@ -1,0 +1,41 @@
+import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream"
+import type { TopicConfig } from "@sluice/core"
+import { Duration } from "effect"
+import { nanos } from "./durations.ts"
+import { streamName } from "./names.ts"
+
+/** JetStream's default dedup window. */
+const DEFAULT_DEDUP_WINDOW = Duration.minutes(2)
+
+/** Where streams keep their messages. */
+export type Storage = "file" | "memory"
+
+/** The settings of the stream that stores a topic (a JetStream dedup window may not exceed the max age). */
+export const streamConfigOf = (
+  config: TopicConfig,
+  defaults: { readonly storage: Storage; readonly replicas: number }
+): StreamConfig => {
+  const dedupWindow = config.dedupWindow ?? DEFAULT_DEDUP_WINDOW
+  const window =
+    config.maxAge === undefined
+      ? dedupWindow
+      : Duration.min(Duration.fromInputUnsafe(dedupWindow), Duration.fromInputUnsafe(config.maxAge))
+  return {
+    name: streamName(config.name),
+    subjects: [config.name],
+    retention: RetentionPolicy.Limits,
+    storage: defaults.storage === "memory" ? StorageType.Memory : StorageType.File,
+    num_replicas: config.replicas ?? defaults.replicas,
+    max_msgs: config.maxMessages ?? -1,
+    max_bytes: config.maxBytes ?? -1,
+    max_age: config.maxAge === undefined ? 0 : nanos(config.maxAge),
+    discard: config.discard === "new" ? DiscardPolicy.New : DiscardPolicy.Old,
+    duplicate_window: nanos(window)
+  } as StreamConfig
+}
+
+/** The settings of `wanted` that differ from `current`: what an update must change. */
+export const changedSettings = (current: StreamConfig, wanted: StreamConfig): Array<string> =>
+  (
+    ["subjects", "storage", "num_replicas", "max_msgs", "max_bytes", "max_age", "discard", "duplicate_window"] as const
+  ).filter((key) => JSON.stringify(current[key]) !== JSON.stringify(wanted[key]))

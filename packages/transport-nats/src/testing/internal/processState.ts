@@ -1,0 +1,27 @@
+/**
+ * Whether a process has really stopped after SIGSTOP. `kill()` returns when
+ * the signal is queued; a thread of the server on another CPU may still
+ * answer a request before it stops. Linux shows the state of every thread
+ * under /proc; elsewhere the signal is all there is to go by.
+ */
+import { readdir, readFile } from "node:fs/promises"
+
+/** The state letter in /proc/<pid>/task/<tid>/stat, after the command name in parentheses. */
+const stateOf = (stat: string): string => stat.slice(stat.lastIndexOf(")") + 2).charAt(0)
+
+/**
+ * Whether every thread of process `pid` is stopped ("T"); a thread that is
+ * gone counts as stopped, and so does everything where /proc cannot tell.
+ */
+export const isStopped = async (pid: number): Promise<boolean> => {
+  let threads: Array<string>
+  try {
+    threads = await readdir(`/proc/${pid}/task`)
+  } catch {
+    return true
+  }
+  const states = await Promise.all(
+    threads.map((tid) => readFile(`/proc/${pid}/task/${tid}/stat`, "utf8").then(stateOf, () => "T"))
+  )
+  return states.every((state) => state === "T")
+}
