@@ -1,23 +1,28 @@
 /**
  * Scenario S1, asynchronous payment result: `pnpm demo`.
  *
- * Runs on the embedded memory broker. The transport is chosen in one place,
- * `transportLayer`; with `NATS_URL` set it will be NATS JetStream once that
- * transport exists. `S1_SEED=<n>` replays a run's random choices.
+ * Runs on the embedded memory broker, or on NATS JetStream when `NATS_URL`
+ * names a server (`NATS_URL=nats://127.0.0.1:4222 pnpm demo`). The transport
+ * is chosen in one place, `transportLayer`. `S1_SEED=<n>` replays a run's
+ * random choices.
  *
- * Exit code: 0 when every promise of S1 held, 1 when one did not, 2 when the
- * requested transport is not available.
+ * Exit code: 0 when every promise of S1 held, 1 when one did not.
  */
-import { MemoryTransport, type TransportService } from "@sluice/core"
+import { randomUUID } from "node:crypto"
+import { MemoryTransport, type TransportService, type TransportUnavailable } from "@sluice/core"
+import { NatsTransport } from "@sluice/transport-nats"
 import { Cause, Effect, Exit, type Layer } from "effect"
 import { runPaymentResult, type ScenarioOutcome } from "./run.ts"
 
-/** The transport of this run, or why there is none. */
-const transportLayer = (env: NodeJS.ProcessEnv): Layer.Layer<TransportService> | string => {
-  if (env.NATS_URL !== undefined && env.NATS_URL !== "")
-    return `NATS_URL is set (${env.NATS_URL}), but the NATS transport is not available yet; unset NATS_URL to run on the memory broker`
-  return MemoryTransport.layer()
-}
+/** The transport of this run. */
+const transportLayer = (env: NodeJS.ProcessEnv): Layer.Layer<TransportService, TransportUnavailable> =>
+  env.NATS_URL !== undefined && env.NATS_URL !== ""
+    ? NatsTransport.layer({ servers: env.NATS_URL.split(","), name: "sluice-demo-s1" })
+    : MemoryTransport.layer()
+
+/** NATS keeps message ids of earlier runs for its dedup window: each run there gets ids of its own. */
+const runIdOf = (env: NodeJS.ProcessEnv): string | undefined =>
+  env.NATS_URL !== undefined && env.NATS_URL !== "" ? randomUUID().slice(0, 8) : undefined
 
 const seedOf = (env: NodeJS.ProcessEnv): number | undefined => {
   const seed = Number(env.S1_SEED)
@@ -36,19 +41,19 @@ const report = (outcome: ScenarioOutcome): ReadonlyArray<string> => [
     : `S1 FAILED: ${outcome.problems[0] ?? "unknown"}${outcome.problems.length > 1 ? ` (and ${outcome.problems.length - 1} more)` : ""}`
 ]
 
-const transport = transportLayer(process.env)
-if (typeof transport === "string") {
-  console.error(transport)
-  process.exitCode = 2
+const seed = seedOf(process.env)
+const runId = runIdOf(process.env)
+const exit = await Effect.runPromiseExit(
+  runPaymentResult(transportLayer(process.env), {
+    ...(seed === undefined ? {} : { seed }),
+    ...(runId === undefined ? {} : { runId })
+  })
+)
+if (Exit.isSuccess(exit)) {
+  for (const line of report(exit.value)) console.log(line)
+  process.exitCode = exit.value.ok ? 0 : 1
 } else {
-  const seed = seedOf(process.env)
-  const exit = await Effect.runPromiseExit(runPaymentResult(transport, seed === undefined ? {} : { seed }))
-  if (Exit.isSuccess(exit)) {
-    for (const line of report(exit.value)) console.log(line)
-    process.exitCode = exit.value.ok ? 0 : 1
-  } else {
-    console.error(Cause.pretty(exit.cause))
-    console.log(`S1 FAILED: ${String(Cause.squash(exit.cause))}`)
-    process.exitCode = 1
-  }
+  console.error(Cause.pretty(exit.cause))
+  console.log(`S1 FAILED: ${String(Cause.squash(exit.cause))}`)
+  process.exitCode = 1
 }

@@ -39,6 +39,11 @@ export interface PaymentPlatformOptions {
   readonly decide?: (charge: Charge) => Effect.Effect<PaymentStatus>
   /** Pause before each settlement of `settleAll`, to spread results over time. Default: 0 to 5 ms at random. */
   readonly pause?: Effect.Effect<void>
+  /**
+   * Prefix of payment ids (`<prefix>-0001`, ...). A durable broker remembers message ids across runs of
+   * the demo (within its dedup window), so each run there needs ids of its own. Default `pay`.
+   */
+  readonly paymentIdPrefix?: string
 }
 
 export interface PaymentPlatformShape {
@@ -87,7 +92,7 @@ export class PaymentPlatform extends Context.Service<PaymentPlatform, PaymentPla
 
         const charge = (request: ChargeRequest) =>
           Effect.sync((): Charge => {
-            const paymentId = `pay-${String(nextPayment++).padStart(4, "0")}`
+            const paymentId = `${options.paymentIdPrefix ?? "pay"}-${String(nextPayment++).padStart(4, "0")}`
             const accepted = { ...request, paymentId }
             charges.set(paymentId, accepted)
             return accepted

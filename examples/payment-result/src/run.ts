@@ -31,6 +31,11 @@ export interface ScenarioOptions {
   readonly timeout?: Duration.Input
   /** Delay before a failed result is delivered again. Default 50 ms, to keep the demo quick. */
   readonly redeliveryDelay?: Duration.Input
+  /**
+   * Makes this run's payment ids (the message ids) unique: a durable broker (NATS) remembers ids of earlier
+   * runs within its dedup window and would drop their repeats. Default: none (ids `pay-0001`, ...).
+   */
+  readonly runId?: string
   /** The order state machine; only replaced to show that the checks catch a broken one. */
   readonly applyResult?: (order: Order, result: PaymentResult) => Transition
 }
@@ -100,7 +105,9 @@ const seeded = <E>(transport: Layer.Layer<TransportService, E>, options: Scenari
       faults: { storeDownOnceFor: storeDown, crashAfterSaveOnceFor: crashAfterSave },
       ...(options.applyResult === undefined ? {} : { applyResult: options.applyResult })
     } satisfies OrderServiceOptions).pipe(
-      Layer.provideMerge(PaymentPlatform.layer()),
+      Layer.provideMerge(
+        PaymentPlatform.layer(options.runId === undefined ? {} : { paymentIdPrefix: `pay-${options.runId}` })
+      ),
       Layer.provideMerge(Bus.layer()),
       Layer.provide(transport)
     )

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { MemoryTransport } from "@sluice/core"
+import { NatsTransport } from "@sluice/transport-nats"
+import { NatsServer } from "@sluice/transport-nats/testing"
 import { Effect } from "effect"
+import { afterAll } from "vitest"
 import { applyResult, type Order, type PaymentResult, type Transition } from "../src/domain.ts"
 import { runPaymentResult } from "../src/run.ts"
 
@@ -85,4 +88,33 @@ describe("S1 on the memory broker", () => {
       expect(outcome.problems.join("\n")).toMatch(/terminal orders changed/)
     })
   )
+})
+
+describe("S1 on NATS JetStream", () => {
+  // NATS_URL when set, else a nats-server of this test's own.
+  const server = NatsServer.acquire()
+  afterAll(async () => (await server).stop())
+
+  for (const seed of [1, 2]) {
+    it.live(`every order ends terminal, each result applied once in effect (seed ${seed})`, () =>
+      Effect.gen(function* () {
+        const { connectTarget } = yield* Effect.promise(() => server)
+        const outcome = yield* runPaymentResult(NatsTransport.layer(connectTarget), {
+          seed,
+          runId: `test-${seed}-${Date.now()}`,
+          timeout: "10 seconds"
+        })
+        expect(outcome.problems).toEqual([])
+        expect(outcome).toMatchObject({
+          ok: true,
+          transport: "nats",
+          published: 22,
+          duplicatesDropped: 1,
+          applied: 20,
+          pending: 0
+        })
+        expect(outcome.paid + outcome.failed).toBe(20)
+      })
+    )
+  }
 })
