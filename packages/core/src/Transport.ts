@@ -150,7 +150,7 @@ export interface TopicInfo {
   readonly name: string
   /** Messages stored now. */
   readonly messages: number
-  /** Payload bytes stored now. */
+  /** Bytes stored now, as the broker counts them (the memory broker: payloads; JetStream: also subjects and headers). */
   readonly bytes: number
   /** Sequence of the oldest stored message; `lastSequence + 1` when empty. */
   readonly firstSequence: number

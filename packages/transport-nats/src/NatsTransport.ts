@@ -34,7 +34,7 @@ import {
   type TransportError,
   type TransportFeatures,
   TransportService,
-  type TransportUnavailable
+  TransportUnavailable
 } from "@sluice/core"
 import { Cause, type Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
 import { type ConnectionSettings, open, redactorOf } from "./internal/connection.ts"
@@ -106,6 +106,15 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
       try: () => jetstreamManager(nc, { timeout }),
       catch: (error) => unavailable("connect", error, redact)
     })
+    // Sluice needs what nats-server 2.9 offers (pull consumers with heartbeats, nak delays, backoff), and
+    // uses nothing newer, so any later server works the same way.
+    const version = nc.info?.version ?? "0.0.0"
+    const [major = 0, minor = 0] = version.split(".").map(Number)
+    if (major < 2 || (major === 2 && minor < 9))
+      return yield* new TransportUnavailable({
+        operation: "connect",
+        reason: `nats-server ${version} is too old: Sluice needs 2.9 or later`
+      })
     const maxPayloadBytes = (nc.info?.max_payload ?? DEFAULT_SERVER_MAX_PAYLOAD) - HEADER_ROOM
     const storage = options.storage ?? "file"
     const replicas = options.replicas ?? 1

@@ -1,0 +1,154 @@
+/**
+ * What the NATS transport creates on the server, read back with a plain
+ * JetStream client: one stream per topic with the topic's settings, a durable
+ * pull consumer per group with the subscription's settings, an ephemeral one
+ * per broadcast subscription, gone when it closes.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstreamManager, StorageType } from "@nats-io/jetstream"
+import { connect } from "@nats-io/transport-node"
+import { StartPosition } from "@sluice/core"
+import { Effect, Exit, Scope, Stream } from "effect"
+import { afterAll } from "vitest"
+import { NatsTransport } from "../src/index.ts"
+import { NatsServer } from "../src/testing/index.ts"
+
+const server = await NatsServer.acquire()
+const nc = await connect(server.connectTarget)
+const jsm = await jetstreamManager(nc)
+afterAll(async () => {
+  await nc.close()
+  await server.stop()
+})
+
+const transport = NatsTransport.make(server.connectTarget)
+let counter = 0
+const uniqueTopic = (label: string) => `provisioning.${Date.now().toString(36)}.${label}-${++counter}`
+const streamOf = (topic: string) => topic.replaceAll(".", "~")
+const NANOS_PER_MILLI = 1_000_000
+
+describe("NatsTransport provisioning", () => {
+  it.live("a topic is a stream of its own, with the topic's subject, limits, discard policy and dedup window", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      const topic = uniqueTopic("settings")
+      yield* nats.ensureTopic({
+        name: topic,
+        maxMessages: 1000,
+        maxBytes: 1_000_000,
+        maxAge: "1 hour",
+        discard: "new",
+        dedupWindow: "30 seconds"
+      })
+      const { config } = yield* Effect.promise(() => jsm.streams.info(streamOf(topic)))
+      expect(config).toMatchObject({
+        subjects: [topic],
+        storage: StorageType.File,
+        num_replicas: 1,
+        max_msgs: 1000,
+        max_bytes: 1_000_000,
+        max_age: 3_600_000 * NANOS_PER_MILLI,
+        discard: DiscardPolicy.New,
+        duplicate_window: 30_000 * NANOS_PER_MILLI
+      })
+    })
+  )
+
+  it.live("the dedup window never exceeds the max age, as JetStream requires", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      const topic = uniqueTopic("short-age")
+      yield* nats.ensureTopic({ name: topic, maxAge: "10 seconds" })
+      const { config } = yield* Effect.promise(() => jsm.streams.info(streamOf(topic)))
+      expect(config.duplicate_window).toBe(10_000 * NANOS_PER_MILLI)
+    })
+  )
+
+  it.live("ensuring a topic again with other limits updates its stream, and with the same ones changes nothing", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      const topic = uniqueTopic("update")
+      yield* nats.ensureTopic({ name: topic, maxMessages: 10 })
+      const created = yield* Effect.promise(() => jsm.streams.info(streamOf(topic)))
+      yield* nats.ensureTopic({ name: topic, maxMessages: 10 })
+      const again = yield* Effect.promise(() => jsm.streams.info(streamOf(topic)))
+      expect(again.created).toBe(created.created)
+      expect(again.config).toEqual(created.config)
+      yield* nats.ensureTopic({ name: topic, maxMessages: 20 })
+      const updated = yield* Effect.promise(() => jsm.streams.info(streamOf(topic)))
+      expect(updated.config.max_msgs).toBe(20)
+    })
+  )
+
+  it.live("a stream of the same name that serves other subjects is refused with InvalidConfig, and left alone", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      const topic = uniqueTopic("taken")
+      yield* Effect.promise(() => jsm.streams.add({ name: streamOf(topic), subjects: [`${topic}.other`] }))
+      const error = yield* Effect.flip(nats.ensureTopic({ name: topic }))
+      expect(error._tag).toBe("InvalidConfig")
+      expect(error.message).toContain("serves other subjects")
+      const { config } = yield* Effect.promise(() => jsm.streams.info(streamOf(topic)))
+      expect(config.subjects).toEqual([`${topic}.other`])
+    })
+  )
+
+  it.live("a group is a durable pull consumer with explicit ack and the subscription's bounds and timings", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      const topic = uniqueTopic("group")
+      yield* nats.ensureTopic({ name: topic })
+      yield* nats.subscribe({
+        topic,
+        group: "billing",
+        start: StartPosition.sequence(5),
+        maxInFlight: 100,
+        maxDeliveries: 7,
+        backoff: ["1 second", "5 seconds"]
+      })
+      const info = yield* Effect.promise(() => jsm.consumers.info(streamOf(topic), "billing"))
+      expect(info.config).toMatchObject({
+        durable_name: "billing",
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: 5,
+        max_deliver: 7,
+        // JetStream makes the first backoff entry the ack wait.
+        ack_wait: 1000 * NANOS_PER_MILLI,
+        backoff: [1000 * NANOS_PER_MILLI, 5000 * NANOS_PER_MILLI],
+        max_ack_pending: 100 * 64
+      })
+      expect(info.config.deliver_subject).toBeUndefined()
+    })
+  )
+
+  it.live("a broadcast subscription is an ephemeral consumer from now on, deleted when the subscription closes", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      const topic = uniqueTopic("broadcast")
+      yield* nats.ensureTopic({ name: topic })
+      const consumers = () =>
+        Effect.promise(async () => {
+          const found = []
+          for await (const info of jsm.consumers.list(streamOf(topic))) found.push(info)
+          return found
+        })
+      const scope = yield* Scope.make()
+      const stream = yield* nats.subscribe({ topic }).pipe(Scope.provide(scope))
+      const [ephemeral] = yield* consumers()
+      expect(ephemeral?.config).toMatchObject({ ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New })
+      expect(ephemeral?.config.durable_name).toBeUndefined()
+      expect(Stream.isStream(stream)).toBe(true)
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* consumers()).toEqual([])
+    })
+  )
+
+  it.live("the payload limit is the server's max_payload less room for headers", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      expect(nats.features.maxPayloadBytes).toBe((nc.info?.max_payload ?? 0) - 4096)
+      expect(nats.features).toMatchObject({ name: "nats", durable: true, virtualTime: false, countsMissed: false })
+    })
+  )
+})
