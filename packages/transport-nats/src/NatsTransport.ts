@@ -44,7 +44,7 @@ import { isNoResponders, isNotFound, messageOf, topicFullOf, unavailable } from 
 import { type DeliveryHost, NatsDelivery } from "./internal/NatsDelivery.ts"
 import { streamName } from "./internal/names.ts"
 import { Puller } from "./internal/Puller.ts"
-import { wireHeadersOf } from "./internal/records.ts"
+import { wireHeaderBytes, wireHeadersOf } from "./internal/records.ts"
 import { changedSettings, type Storage, streamConfigOf } from "./internal/streamConfig.ts"
 
 /** Options of {@link make}: how to connect, and how topics and subscriptions map onto JetStream. */
@@ -115,7 +115,8 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
         operation: "connect",
         reason: `nats-server ${version} is too old: Sluice needs 2.9 or later`
       })
-    const maxPayloadBytes = (nc.info?.max_payload ?? DEFAULT_SERVER_MAX_PAYLOAD) - HEADER_ROOM
+    const serverMaxPayload = nc.info?.max_payload ?? DEFAULT_SERVER_MAX_PAYLOAD
+    const maxPayloadBytes = serverMaxPayload - HEADER_ROOM
     const storage = options.storage ?? "file"
     const replicas = options.replicas ?? 1
     const pullBatch = options.pullBatch ?? 256
@@ -157,7 +158,7 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
           Effect.tryPromise({
             try: run,
             catch: (error): InvalidConfig | TransportUnavailable =>
-              /already in use|overlap|insufficient|invalid|exceed|can ?not|not (?:be )?(?:changed|updated)/i.test(
+              /already in use|overlap|insufficient|invalid|exceed|not supported|can ?not|not (?:be )?(?:changed|updated)/i.test(
                 messageOf(error)
               )
                 ? refused(error)
@@ -198,6 +199,10 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
           if (name._tag === "Failure") return Effect.fail(name.failure)
           const rejected = TransportChecks.record(record, maxPayloadBytes)
           if (rejected !== undefined) return Effect.fail(rejected)
+          // The server's max_payload counts headers too: a message they take over it is refused whole, here.
+          const size = record.payload.byteLength + wireHeaderBytes(record)
+          if (size > serverMaxPayload)
+            return Effect.fail(new PayloadTooLarge({ topic: record.topic, size, limit: serverMaxPayload }))
         }
         let failed: OutgoingRecord | undefined
         // Every publish is sent at once and confirmed on its own; the batch waits for all confirmations.

@@ -93,6 +93,15 @@ describe("NatsTransport provisioning", () => {
     })
   )
 
+  it.live("replicas a single server cannot keep are refused with InvalidConfig, not reported as a passing outage", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      const error = yield* Effect.flip(nats.ensureTopic({ name: uniqueTopic("replicas"), replicas: 3 }))
+      expect(error._tag).toBe("InvalidConfig")
+      expect(error.message).toContain("replicas")
+    })
+  )
+
   it.live("a group is a durable pull consumer with explicit ack and the subscription's bounds and timings", () =>
     Effect.gen(function* () {
       const nats = yield* transport

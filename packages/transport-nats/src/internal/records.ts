@@ -22,6 +22,17 @@ export const wireHeadersOf = (record: OutgoingRecord): MsgHdrs | undefined => {
   return wire
 }
 
+/** The status line and the blank line that end a NATS header block, in bytes. */
+const HEADER_FRAMING = "NATS/1.0\r\n\r\n".length
+
+/** Bytes the record's headers take on the wire (`name: value\r\n` each, `Nats-Msg-Id` included). */
+export const wireHeaderBytes = (record: OutgoingRecord): number => {
+  let bytes = HEADER_FRAMING + Buffer.byteLength(`${WireHeaders.id}: ${record.id}\r\n`)
+  for (const name in record.headers) bytes += Buffer.byteLength(`${name}: ${record.headers[name]}\r\n`)
+  if (record.key !== undefined) bytes += Buffer.byteLength(`${WireHeaders.key}: ${record.key}\r\n`)
+  return bytes
+}
+
 /** What a delivery carries, read from a JetStream message. A message from a plain client without an id gets `<topic>:<sequence>`. */
 export const contentOf = (topic: string, message: JsMsg) => {
   const headers: Record<string, string> = {}
