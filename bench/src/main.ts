@@ -9,7 +9,8 @@ import { runChild, runSuite, type Suite } from "./runner.ts"
 
 /** The suites, by name. Adding a suite is one line here. */
 const suites: Readonly<Record<string, () => Promise<Suite>>> = {
-  memory: async () => (await import("./memory/suite.ts")).suite
+  memory: async () => (await import("./memory/suite.ts")).suite,
+  nats: async () => (await import("./nats/suite.ts")).suite
 }
 
 const [name, mode, spec] = process.argv.slice(2)

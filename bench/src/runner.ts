@@ -23,10 +23,23 @@ export interface CaseSpec {
 /** What a case reports; the runner adds `case` and `impl`. */
 export type CaseResult = Readonly<Record<string, unknown>>
 
+/** What a suite set up in the parent process for its cases, such as a server they run against. */
+export interface Prepared {
+  /** Variables added to the environment of every case's child process, such as the server's address. */
+  readonly env: Readonly<Record<string, string>>
+  /** Tears down what was set up; runs after the last case, also when a case failed. */
+  close(): Promise<void>
+}
+
 /** A suite: what to run, how to run one case, and how to compare a case with its baseline. */
 export interface Suite {
   readonly name: string
   plan(): ReadonlyArray<CaseSpec>
+  /**
+   * Sets up, once in the parent and before the first case, what the selected cases share. Each case
+   * still runs in its own child process, so what they share must travel in the environment.
+   */
+  prepare?(specs: ReadonlyArray<CaseSpec>): Promise<Prepared>
   /** Runs one case in the current process. */
   run(spec: CaseSpec): Promise<CaseResult>
   /** Fields added to a non-baseline line, such as `ratio`. */
@@ -53,11 +66,12 @@ const selected = (spec: CaseSpec): boolean => {
 }
 
 /** Runs one case in a child process; the child sends its result over IPC. */
-const runInChild = (suite: Suite, spec: CaseSpec): Promise<CaseResult> =>
+const runInChild = (suite: Suite, spec: CaseSpec, env: Readonly<Record<string, string>>): Promise<CaseResult> =>
   new Promise((resolve, reject) => {
     // The child inherits this process's flags (so `node --cpu-prof` profiles every case);
     // `--expose-gc` lets it collect the warm-up's garbage before measuring.
     const child = fork(mainPath, [suite.name, "--child", JSON.stringify(spec)], {
+      env: { ...process.env, ...env },
       execArgv: [...process.execArgv, "--expose-gc"],
       stdio: ["ignore", "pipe", "inherit", "ipc"]
     })
@@ -78,26 +92,31 @@ const runInChild = (suite: Suite, spec: CaseSpec): Promise<CaseResult> =>
 export const runSuite = async (suite: Suite): Promise<void> => {
   const baselines = new Map<string, CaseResult>()
   const started = performance.now()
-  for (const spec of suite.plan()) {
-    if (!selected(spec)) continue
-    log(`[${suite.name}] ${describe(spec)} ...`)
-    // Other processes on the machine skew the numbers: the line says how busy it was.
-    const loadAvg1 = Math.round((loadavg()[0] ?? 0) * 100) / 100
-    let result: CaseResult
-    try {
-      result = await runInChild(suite, spec)
-    } catch (error) {
-      // One failed case does not hide the others; the run still fails at the end.
-      log(`[${suite.name}] FAILED: ${error instanceof Error ? error.message : String(error)}`)
-      process.exitCode = 1
-      continue
+  const specs = suite.plan().filter(selected)
+  const prepared = await suite.prepare?.(specs)
+  try {
+    for (const spec of specs) {
+      log(`[${suite.name}] ${describe(spec)} ...`)
+      // Other processes on the machine skew the numbers: the line says how busy it was.
+      const loadAvg1 = Math.round((loadavg()[0] ?? 0) * 100) / 100
+      let result: CaseResult
+      try {
+        result = await runInChild(suite, spec, prepared?.env ?? {})
+      } catch (error) {
+        // One failed case does not hide the others; the run still fails at the end.
+        log(`[${suite.name}] FAILED: ${error instanceof Error ? error.message : String(error)}`)
+        process.exitCode = 1
+        continue
+      }
+      const baseline = baselines.get(spec.pair)
+      if (spec.baseline) baselines.set(spec.pair, result)
+      const comparison = !spec.baseline && baseline !== undefined ? suite.compare(result, baseline) : {}
+      process.stdout.write(
+        `${JSON.stringify({ case: spec.case, impl: spec.impl, ...result, ...comparison, loadAvg1 })}\n`
+      )
     }
-    const baseline = baselines.get(spec.pair)
-    if (spec.baseline) baselines.set(spec.pair, result)
-    const comparison = !spec.baseline && baseline !== undefined ? suite.compare(result, baseline) : {}
-    process.stdout.write(
-      `${JSON.stringify({ case: spec.case, impl: spec.impl, ...result, ...comparison, loadAvg1 })}\n`
-    )
+  } finally {
+    await prepared?.close()
   }
   log(`[${suite.name}] done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
 }

@@ -49,6 +49,32 @@ export class QuarterSamples {
   }
 }
 
+/** What a {@link Stopwatch} measured. */
+export interface Lap {
+  readonly elapsedMs: number
+  /** CPU time of this process (user and system, all threads), in milliseconds. */
+  readonly cpuMs: number
+}
+
+/**
+ * Wall-clock and CPU time from `start()` to `stop()`. The CPU time per message tells what the client costs
+ * even when other processes (a broker on the same machine, other work) take the CPU and lower the rate.
+ */
+export class Stopwatch {
+  private startedAt = 0
+  private cpuAtStart: NodeJS.CpuUsage | undefined
+
+  start(): void {
+    this.startedAt = performance.now()
+    this.cpuAtStart = process.cpuUsage()
+  }
+
+  stop(): Lap {
+    const cpu = process.cpuUsage(this.cpuAtStart)
+    return { elapsedMs: performance.now() - this.startedAt, cpuMs: (cpu.user + cpu.system) / 1000 }
+  }
+}
+
 /** Latencies in milliseconds, recorded into a preallocated array. */
 export class Latencies {
   private readonly values: Float64Array

@@ -74,9 +74,10 @@ export interface ConsumeOptions extends SubscribeOptions {
   /** How long `stop` lets running handlers finish before interrupting them. Default 30 seconds. */
   readonly stopTimeout?: Duration.Input
   /**
-   * How long a handler may run before the consumer tells the broker it is still working on the message
-   * (`working`), and again each time this passes, so that a long handler is not delivered again elsewhere.
-   * Default a third of the shortest ack wait.
+   * How long the consumer may hold a message (waiting for a handler, or being handled) before it tells the
+   * broker it is still working on it (`working`), and again each time this passes, so that neither a long
+   * handler nor a long queue behind one makes the broker deliver the message again. Default a third of the
+   * shortest ack wait.
    */
   readonly workingInterval?: Duration.Input
 }
@@ -193,11 +194,8 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
   }
 
   const send = <A>(topic: Topic<A>, records: ReadonlyArray<OutgoingRecord>) =>
-    Effect.andThen(
-      ensure(topic.name, topic.config),
-      transport
-        .publish(records)
-        .pipe(Effect.retry({ schedule: publishRetry, while: (error) => error._tag === "TransportUnavailable" }))
+    Effect.andThen(ensure(topic.name, topic.config), transport.publish(records)).pipe(
+      Effect.retry({ schedule: publishRetry, while: (error) => error._tag === "TransportUnavailable" })
     )
 
   const publish = <A>(topic: Topic<A>, value: A, options?: PublishOptions) =>
@@ -277,19 +275,21 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       )
       const workingInterval =
         options.workingInterval === undefined ? shortestAckWait / 3 : Duration.toMillis(options.workingInterval)
-      const running = new KeepAlive(workingInterval)
+      const clock = yield* Clock.Clock
+      const held = new KeepAlive(workingInterval)
       yield* Effect.forkScoped(
         Effect.forever(
           Effect.gen(function* () {
-            yield* Effect.sleep(workingInterval)
-            const due = running.due(yield* Clock.currentTimeMillis)
-            for (const delivery of due) yield* Effect.ignore(delivery.working)
+            yield* Effect.sleep(held.tickMillis)
+            for (const delivery of held.due(clock.currentTimeMillisUnsafe())) yield* Effect.ignore(delivery.working)
           })
         )
       )
 
-      const giveUp = (delivery: Delivery, reason: string) =>
-        deadLetter(topic, delivery, options.group, reason, redeliveryDelay)
+      const giveUp = (delivery: Delivery, reason: string) => {
+        held.released(delivery)
+        return deadLetter(topic, delivery, options.group, reason, redeliveryDelay)
+      }
 
       const failed = (delivery: Delivery, cause: Cause.Cause<E>) => {
         const reason = describeFailure(Cause.squash(cause))
@@ -310,14 +310,13 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
           )
         const message = decode(topic, delivery)
         if (typeof message === "string") return giveUp(delivery, message)
-        running.started(delivery)
         return Effect.matchCauseEffect(handler(message), {
           onSuccess: () => {
-            running.finished(delivery)
+            held.released(delivery)
             return message.settled ? Effect.void : delivery.ack
           },
           onFailure: (cause) => {
-            running.finished(delivery)
+            held.released(delivery)
             return message.settled
               ? Effect.void
               : Cause.hasInterruptsOnly(cause)
@@ -327,7 +326,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         }).pipe(
           // Interrupted by a stop that ran out of time: not done, so hand it back at once.
           Effect.onInterrupt(() => {
-            running.finished(delivery)
+            held.released(delivery)
             return Effect.ignore(delivery.nak())
           })
         )
@@ -346,7 +345,11 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         .pipe(Scope.provide(subscription))
       const dispatcher = yield* deliveries.pipe(
         Stream.interruptWhen(Deferred.await(stopping)),
-        Stream.runForEachArray((batch) => workers.tellAll(batch)),
+        Stream.runForEachArray((batch) => {
+          const now = clock.currentTimeMillisUnsafe()
+          for (const delivery of batch) held.taken(delivery, now)
+          return workers.tellAll(batch)
+        }),
         Effect.forkScoped
       )
 
@@ -356,6 +359,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         yield* Fiber.await(dispatcher)
         yield* Scope.close(subscription, Exit.void)
         const unstarted = yield* workers.close
+        for (const delivery of unstarted) held.released(delivery)
         yield* Effect.forEach(unstarted, (delivery) => Effect.ignore(delivery.nak()), { discard: true })
         // Workers resume after any failure, so waiting for them ends only when they drained.
         const drained = Effect.ignore(workers.await)

@@ -102,7 +102,10 @@ export interface SubscriptionOptions {
   readonly start?: StartPosition | undefined
   /** Most deliveries this member holds unacknowledged, a count; the broker sends no more until some are settled. Default 1000. */
   readonly maxInFlight?: number | undefined
-  /** How long a delivery may stay unsettled before the broker redelivers it. Default 30 seconds. */
+  /**
+   * How long a delivery may stay unsettled before the broker redelivers it; so also how long a delivery lost
+   * with a crashed consumer (or, on NATS, with a killed server) takes to come back. Default 30 seconds.
+   */
   readonly ackWait?: Duration.Input | undefined
   /** Most deliveries of one message, a count; after the last one the broker stops delivering it. Default unlimited. */
   readonly maxDeliveries?: number | undefined

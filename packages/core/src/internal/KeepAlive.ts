@@ -1,40 +1,41 @@
 import type { Delivery } from "../Transport.ts"
 
 /**
- * The deliveries whose handlers are running, so that a consumer can tell the
- * broker it is still working on those that run long (before their ack wait
- * passes and the broker delivers them again). Starting and finishing a
- * handler is a map update; time is only read by {@link KeepAlive.due}, once a tick.
+ * The deliveries a consumer holds (queued or being handled), so that it can
+ * tell the broker it is still working on those it has held long, before their
+ * ack wait passes and the broker delivers them again. Taking and settling a
+ * delivery is a map update; the deliveries are scanned once a tick.
  */
 export class KeepAlive {
-  /** Running deliveries, with when they were last seen by a tick (undefined: not yet). */
-  readonly #running = new Map<Delivery, number | undefined>()
+  /** Held deliveries, with when they were taken or last marked as worked on, in ms since the epoch. */
+  readonly #held = new Map<Delivery, number>()
   readonly #intervalMillis: number
 
-  /** @param intervalMillis How long a handler may run before its delivery is marked as worked on, in milliseconds. */
+  /** @param intervalMillis How long a delivery may be held before it is marked as worked on, in milliseconds. */
   constructor(intervalMillis: number) {
     this.#intervalMillis = intervalMillis
   }
 
-  started(delivery: Delivery): void {
-    this.#running.set(delivery, undefined)
+  /** Ticks this often, in milliseconds, mark each delivery between one and one and a half intervals after the last mark. */
+  get tickMillis(): number {
+    return this.#intervalMillis / 2
   }
 
-  finished(delivery: Delivery): void {
-    this.#running.delete(delivery)
+  taken(delivery: Delivery, nowMillis: number): void {
+    this.#held.set(delivery, nowMillis)
   }
 
-  /**
-   * The deliveries to mark as worked on now: those running for at least one interval since they were
-   * last marked (or first seen). Called once an interval, so a delivery is marked within two intervals.
-   */
+  released(delivery: Delivery): void {
+    this.#held.delete(delivery)
+  }
+
+  /** The deliveries to mark as worked on now: those held for at least one interval since their last mark. */
   due(nowMillis: number): Array<Delivery> {
     const due: Array<Delivery> = []
-    for (const [delivery, seen] of this.#running) {
-      if (seen === undefined) this.#running.set(delivery, nowMillis)
-      else if (nowMillis - seen >= this.#intervalMillis) {
+    for (const [delivery, since] of this.#held) {
+      if (nowMillis - since >= this.#intervalMillis) {
         due.push(delivery)
-        this.#running.set(delivery, nowMillis)
+        this.#held.set(delivery, nowMillis)
       }
     }
     return due
