@@ -57,7 +57,7 @@ export interface NatsTransportOptions extends ConnectionSettings {
   readonly replicas?: number
   /** How long a publish waits for its confirmation, and an API call for its answer. Default 5 seconds. */
   readonly requestTimeout?: Duration.Input
-  /** Most messages one pull asks for, a count. Default 256 (never more than the subscription's `maxInFlight`). */
+  /** Most messages one pull asks for, a count. Default 1000 (never more than the subscription's `maxInFlight`). */
   readonly pullBatch?: number
   /**
    * How long a pull waits at the server for messages. A closed subscription hands back messages that
@@ -119,7 +119,7 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
     const maxPayloadBytes = serverMaxPayload - HEADER_ROOM
     const storage = options.storage ?? "file"
     const replicas = options.replicas ?? 1
-    const pullBatch = options.pullBatch ?? 256
+    const pullBatch = options.pullBatch ?? 1000
     const expiresMillis = millis(options.pullExpires ?? "3 seconds")
     const heartbeatMillis = millis(options.heartbeat ?? "1 second")
     const membersPerGroup = options.membersPerGroup ?? 64
