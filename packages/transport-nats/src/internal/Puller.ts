@@ -15,6 +15,9 @@
  */
 import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
 
+/** The server times a pull from when it gets it, a little after it was sent: allow for that, in milliseconds. */
+const LINGER_MARGIN_MILLIS = 500
+
 export interface PullerOptions {
   /** Most messages held unsettled, a count. */
   readonly maxInFlight: number
@@ -86,7 +89,7 @@ export class Puller {
     this.#running = false
     clearInterval(this.#sweeper)
     for (const pull of this.#pulls) pull.stop()
-    return this.#lastPullAt + this.#options.expiresMillis
+    return this.#lastPullAt + this.#options.expiresMillis + LINGER_MARGIN_MILLIS
   }
 
   /** The server redelivers a message whose ack wait passed, so it no longer counts against this member. */
