@@ -30,7 +30,7 @@ import {
 } from "./errors.ts"
 import { deadLetterRecord } from "./internal/deadLetter.ts"
 import { nextMessageId } from "./internal/ids.ts"
-import { KeepAlive } from "./internal/KeepAlive.ts"
+import { type Hold, KeepAlive } from "./internal/KeepAlive.ts"
 import { type Message, ReceivedMessage } from "./Message.ts"
 import type { Topic } from "./Topic.ts"
 import {
@@ -276,7 +276,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       const workingInterval =
         options.workingInterval === undefined ? shortestAckWait / 3 : Duration.toMillis(options.workingInterval)
       const clock = yield* Clock.Clock
-      const held = new KeepAlive(workingInterval)
+      const held = new KeepAlive(workingInterval, maxInFlight)
       yield* Effect.forkScoped(
         Effect.forever(
           Effect.gen(function* () {
@@ -286,10 +286,8 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         )
       )
 
-      const giveUp = (delivery: Delivery, reason: string) => {
-        held.released(delivery)
-        return deadLetter(topic, delivery, options.group, reason, redeliveryDelay)
-      }
+      const giveUp = (delivery: Delivery, reason: string) =>
+        deadLetter(topic, delivery, options.group, reason, redeliveryDelay)
 
       const failed = (delivery: Delivery, cause: Cause.Cause<E>) => {
         const reason = describeFailure(Cause.squash(cause))
@@ -299,24 +297,30 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       }
 
       // The per-message path: plain code and one Effect chain, no generator.
-      const handle = (delivery: Delivery): Effect.Effect<void, TransportError, R> => {
+      const handle = (hold: Hold): Effect.Effect<void, TransportError, R> => {
+        const delivery = hold.delivery
         // The broker's last delivery: a handler failure from attempt maxDeliveries on would have
         // dead-lettered the message, so the deliveries since then all ended without an outcome.
         // Dead-letter it rather than let the broker drop it.
-        if (delivery.attempt >= brokerMaxDeliveries)
+        if (delivery.attempt >= brokerMaxDeliveries) {
+          hold.released = true
           return giveUp(
             delivery,
             `attempts ${maxDeliveries} to ${delivery.attempt - 1} ended without an outcome (consumers stopped or crashed, or ack waits overran)`
           )
+        }
         const message = decode(topic, delivery)
-        if (typeof message === "string") return giveUp(delivery, message)
+        if (typeof message === "string") {
+          hold.released = true
+          return giveUp(delivery, message)
+        }
         return Effect.matchCauseEffect(handler(message), {
           onSuccess: () => {
-            held.released(delivery)
+            hold.released = true
             return message.settled ? Effect.void : delivery.ack
           },
           onFailure: (cause) => {
-            held.released(delivery)
+            hold.released = true
             return message.settled
               ? Effect.void
               : Cause.hasInterruptsOnly(cause)
@@ -326,7 +330,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         }).pipe(
           // Interrupted by a stop that ran out of time: not done, so hand it back at once.
           Effect.onInterrupt(() => {
-            held.released(delivery)
+            hold.released = true
             return Effect.ignore(delivery.nak())
           })
         )
@@ -347,8 +351,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         Stream.interruptWhen(Deferred.await(stopping)),
         Stream.runForEachArray((batch) => {
           const now = clock.currentTimeMillisUnsafe()
-          for (const delivery of batch) held.taken(delivery, now)
-          return workers.tellAll(batch)
+          return workers.tellAll(batch.map((delivery) => held.take(delivery, now)))
         }),
         Effect.forkScoped
       )
@@ -359,8 +362,8 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         yield* Fiber.await(dispatcher)
         yield* Scope.close(subscription, Exit.void)
         const unstarted = yield* workers.close
-        for (const delivery of unstarted) held.released(delivery)
-        yield* Effect.forEach(unstarted, (delivery) => Effect.ignore(delivery.nak()), { discard: true })
+        for (const hold of unstarted) hold.released = true
+        yield* Effect.forEach(unstarted, (hold) => Effect.ignore(hold.delivery.nak()), { discard: true })
         // Workers resume after any failure, so waiting for them ends only when they drained.
         const drained = Effect.ignore(workers.await)
         const finished = yield* Effect.timeoutOption(drained, options.stopTimeout ?? DEFAULT_STOP_TIMEOUT)

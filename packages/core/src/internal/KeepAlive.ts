@@ -1,19 +1,32 @@
 import type { Delivery } from "../Transport.ts"
 
+/** A delivery a consumer holds (queued or being handled), until it is released. */
+export interface Hold {
+  readonly delivery: Delivery
+  /** When it was taken or last marked as worked on, in ms since the epoch. */
+  since: number
+  /** Settled, handed back or dead-lettered: no longer the consumer's to keep alive. */
+  released: boolean
+}
+
 /**
- * The deliveries a consumer holds (queued or being handled), so that it can
- * tell the broker it is still working on those it has held long, before their
- * ack wait passes and the broker delivers them again. Taking and settling a
- * delivery is a map update; the deliveries are scanned once a tick.
+ * The deliveries a consumer holds, so that it can tell the broker it is still
+ * working on those it has held long, before their ack wait passes and the
+ * broker delivers them again. Per message this is one small object and a flag:
+ * the list is scanned once a tick, and pruned of released holds when it grows.
  */
 export class KeepAlive {
-  /** Held deliveries, with when they were taken or last marked as worked on, in ms since the epoch. */
-  readonly #held = new Map<Delivery, number>()
+  #holds: Array<Hold> = []
   readonly #intervalMillis: number
+  readonly #pruneAt: number
 
-  /** @param intervalMillis How long a delivery may be held before it is marked as worked on, in milliseconds. */
-  constructor(intervalMillis: number) {
+  /**
+   * @param intervalMillis How long a delivery may be held before it is marked as worked on, in milliseconds.
+   * @param maxHeld Most deliveries held at once, a count: the list is pruned when it grows past twice that.
+   */
+  constructor(intervalMillis: number, maxHeld: number) {
     this.#intervalMillis = intervalMillis
+    this.#pruneAt = 2 * maxHeld
   }
 
   /** Ticks this often, in milliseconds, mark each delivery between one and one and a half intervals after the last mark. */
@@ -21,23 +34,26 @@ export class KeepAlive {
     return this.#intervalMillis / 2
   }
 
-  taken(delivery: Delivery, nowMillis: number): void {
-    this.#held.set(delivery, nowMillis)
-  }
-
-  released(delivery: Delivery): void {
-    this.#held.delete(delivery)
+  take(delivery: Delivery, nowMillis: number): Hold {
+    const hold: Hold = { delivery, since: nowMillis, released: false }
+    if (this.#holds.push(hold) > this.#pruneAt) this.#prune()
+    return hold
   }
 
   /** The deliveries to mark as worked on now: those held for at least one interval since their last mark. */
   due(nowMillis: number): Array<Delivery> {
+    this.#prune()
     const due: Array<Delivery> = []
-    for (const [delivery, since] of this.#held) {
-      if (nowMillis - since >= this.#intervalMillis) {
-        due.push(delivery)
-        this.#held.set(delivery, nowMillis)
+    for (const hold of this.#holds) {
+      if (nowMillis - hold.since >= this.#intervalMillis) {
+        due.push(hold.delivery)
+        hold.since = nowMillis
       }
     }
     return due
+  }
+
+  #prune(): void {
+    this.#holds = this.#holds.filter((hold) => !hold.released)
   }
 }
