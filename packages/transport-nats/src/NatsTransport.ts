@@ -192,17 +192,28 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
       return Effect.succeed(unavailable("publish", error, redact))
     }
 
+    // Names that passed the check once: a topic is published to many times.
+    const validTopics = new Set<string>()
     const publish = (records: ReadonlyArray<OutgoingRecord>) =>
       Effect.suspend((): Effect.Effect<ReadonlyArray<PublishReceipt>, PublishError> => {
         for (const record of records) {
-          const name = TransportChecks.topicName(record.topic)
-          if (name._tag === "Failure") return Effect.fail(name.failure)
+          if (!validTopics.has(record.topic)) {
+            const name = TransportChecks.topicName(record.topic)
+            if (name._tag === "Failure") return Effect.fail(name.failure)
+            validTopics.add(record.topic)
+          }
           const rejected = TransportChecks.record(record, maxPayloadBytes)
           if (rejected !== undefined) return Effect.fail(rejected)
           // The server's max_payload counts headers too: a message they take over it is refused whole, here.
-          const size = record.payload.byteLength + wireHeaderBytes(record)
-          if (size > serverMaxPayload)
-            return Effect.fail(new PayloadTooLarge({ topic: record.topic, size, limit: serverMaxPayload }))
+          const headerBytes = wireHeaderBytes(record, serverMaxPayload - record.payload.byteLength)
+          if (headerBytes !== undefined && record.payload.byteLength + headerBytes > serverMaxPayload)
+            return Effect.fail(
+              new PayloadTooLarge({
+                topic: record.topic,
+                size: record.payload.byteLength + headerBytes,
+                limit: serverMaxPayload
+              })
+            )
         }
         let failed: OutgoingRecord | undefined
         // Every publish is sent at once and confirmed on its own; the batch waits for all confirmations.

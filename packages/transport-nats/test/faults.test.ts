@@ -244,7 +244,7 @@ describe("NATS faults", () => {
         expect(lost).toBe(0)
         expect(confirmed.size).toBe(MESSAGES)
       }),
-    120_000
+    180_000
   )
 
   it.live(
@@ -322,7 +322,7 @@ describe("NATS faults", () => {
         expect(info.messages).toBe(confirmed.size)
         expect(catchUpMs).toBeLessThan(10_000)
       }),
-    120_000
+    180_000
   )
 
   it.live(
@@ -413,7 +413,7 @@ describe("NATS faults", () => {
         expect(lost).toBe(0)
         expect(info.messages).toBe(confirmed.size)
       }),
-    120_000
+    180_000
   )
 
   describe("a handler that outlives the ack wait", () => {

@@ -4,7 +4,7 @@ import { type Duration, Effect } from "effect"
 import { millis } from "./durations.ts"
 import { unavailable } from "./errors.ts"
 import type { Held } from "./Puller.ts"
-import { contentOf } from "./records.ts"
+import { labelsOf } from "./records.ts"
 import type { Redactor } from "./secrets.ts"
 
 /** What a delivery needs from its subscription. */
@@ -21,35 +21,47 @@ export interface DeliveryHost {
 /**
  * A JetStream message as a {@link Delivery}. Settling it sends the ack, nak or term at once (JetStream
  * acks are fire-and-forget; a lost one means a redelivery, never a loss) and frees its place in the
- * subscriber's in-flight bound.
+ * subscriber's in-flight bound. Its headers are decoded when first read: many handlers never do.
  */
 export class NatsDelivery implements Delivery {
   readonly topic: string
   readonly sequence: number
-  readonly id: string
-  readonly key: string | undefined
-  readonly headers: Readonly<Record<string, string>>
   readonly payload: Uint8Array
   readonly publishedAt: number
   readonly attempt: number
   readonly held: Held
   readonly #message: JsMsg
   readonly #host: DeliveryHost
+  #labels: ReturnType<typeof labelsOf> | undefined
   #settled = false
 
   constructor(topic: string, message: JsMsg, host: DeliveryHost) {
-    const content = contentOf(topic, message)
-    this.topic = content.topic
-    this.sequence = content.sequence
-    this.id = content.id
-    this.key = content.key
-    this.headers = content.headers
-    this.payload = content.payload
-    this.publishedAt = content.publishedAt
-    this.attempt = content.attempt
-    this.held = { deadline: Date.now() + host.ackWaitMillis(content.attempt), released: false }
+    const info = message.info
+    this.topic = topic
+    this.sequence = info.streamSequence
+    this.payload = message.data
+    this.publishedAt = Math.floor(info.timestampNanos / 1_000_000)
+    this.attempt = info.deliveryCount
+    this.held = { deadline: Date.now() + host.ackWaitMillis(this.attempt), released: false }
     this.#message = message
     this.#host = host
+  }
+
+  get id(): string {
+    return this.#labelsOnce().id
+  }
+
+  get key(): string | undefined {
+    return this.#labelsOnce().key
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    return this.#labelsOnce().headers
+  }
+
+  #labelsOnce(): ReturnType<typeof labelsOf> {
+    this.#labels ??= labelsOf(this.topic, this.sequence, this.#message.headers)
+    return this.#labels
   }
 
   get ack(): Effect.Effect<void, TransportError> {

@@ -3,7 +3,6 @@
  * what a plain NATS client sees: the payload as published, `Nats-Msg-Id` for
  * the message id, `sluice-key` for the key, and the record's headers as they are.
  */
-import type { JsMsg } from "@nats-io/jetstream"
 import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node"
 import type { OutgoingRecord } from "@sluice/core"
 import { WireHeaders } from "./names.ts"
@@ -25,20 +24,35 @@ export const wireHeadersOf = (record: OutgoingRecord): MsgHdrs | undefined => {
 /** The status line and the blank line that end a NATS header block, in bytes. */
 const HEADER_FRAMING = "NATS/1.0\r\n\r\n".length
 
-/** Bytes the record's headers take on the wire (`name: value\r\n` each, `Nats-Msg-Id` included). */
-export const wireHeaderBytes = (record: OutgoingRecord): number => {
+/**
+ * Bytes the record's headers take on the wire (`name: value\r\n` each, `Nats-Msg-Id` included), or
+ * `undefined` when they surely take no more than `room` bytes: counting characters three times over (the
+ * most UTF-8 spends on one) settles most records without encoding anything.
+ */
+export const wireHeaderBytes = (record: OutgoingRecord, room: number): number | undefined => {
+  let characters = WireHeaders.id.length + record.id.length + 4
+  for (const name in record.headers) characters += name.length + (record.headers[name] as string).length + 4
+  if (record.key !== undefined) characters += WireHeaders.key.length + record.key.length + 4
+  if (HEADER_FRAMING + 3 * characters <= room) return undefined
   let bytes = HEADER_FRAMING + Buffer.byteLength(`${WireHeaders.id}: ${record.id}\r\n`)
   for (const name in record.headers) bytes += Buffer.byteLength(`${name}: ${record.headers[name]}\r\n`)
   if (record.key !== undefined) bytes += Buffer.byteLength(`${WireHeaders.key}: ${record.key}\r\n`)
   return bytes
 }
 
-/** What a delivery carries, read from a JetStream message. A message from a plain client without an id gets `<topic>:<sequence>`. */
-export const contentOf = (topic: string, message: JsMsg) => {
+/** The id, key and headers of a JetStream message, read from its headers. Without an id (a plain client's message), `<topic>:<sequence>`. */
+export const labelsOf = (
+  topic: string,
+  sequence: number,
+  wire: MsgHdrs | undefined
+): {
+  readonly id: string
+  readonly key: string | undefined
+  readonly headers: Readonly<Record<string, string>>
+} => {
   const headers: Record<string, string> = {}
   let id: string | undefined
   let key: string | undefined
-  const wire = message.headers
   if (wire !== undefined) {
     for (const name of wire.keys()) {
       const value = wire.get(name)
@@ -47,15 +61,5 @@ export const contentOf = (topic: string, message: JsMsg) => {
       else headers[name] = value
     }
   }
-  const info = message.info
-  return {
-    topic,
-    sequence: info.streamSequence,
-    id: id ?? `${topic}:${info.streamSequence}`,
-    key,
-    headers,
-    payload: message.data,
-    publishedAt: Math.floor(info.timestampNanos / 1_000_000),
-    attempt: info.deliveryCount
-  }
+  return { id: id ?? `${topic}:${sequence}`, key, headers }
 }

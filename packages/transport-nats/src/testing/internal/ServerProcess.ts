@@ -12,8 +12,11 @@ import { ServerLog } from "./ServerLog.ts"
 /** The signals that end a nats-server: SIGKILL at once, SIGTERM and SIGINT after a clean shutdown. */
 export type KillSignal = "SIGKILL" | "SIGTERM" | "SIGINT"
 
-/** How long a start waits for the server to report itself healthy, in milliseconds. */
-const READY_TIMEOUT_MS = 20_000
+/**
+ * How long a start waits for the server to report itself healthy, in milliseconds. A cluster node restarted
+ * on a busy machine reports healthy only once all its streams caught up, which took over 20 s once here.
+ */
+const READY_TIMEOUT_MS = 60_000
 /** How long a stop waits after SIGTERM before it sends SIGKILL, in milliseconds. */
 const TERMINATE_GRACE_MS = 5_000
 /** How long a kill waits for the process to exit after its signal, in milliseconds. */
