@@ -416,6 +416,33 @@ describe("Bus.consume", () => {
       expect(gated.finished).toEqual([1])
     }))
 
+  test("messages queued behind a long handler are kept too: none is delivered again while it waits", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* setup()
+      const gated = yield* gatedHandler
+      const attempts: Array<number> = []
+      yield* bus.consume(jobs, { group: "g", ackWait: "30 seconds" }, (message) =>
+        Effect.andThen(
+          Effect.sync(() => attempts.push(message.attempt)),
+          gated.handler(message)
+        )
+      )
+      yield* bus.publishAll(jobs, [{ n: 1 }, { n: 2 }, { n: 3 }])
+      yield* eventually("the first handler to start", () => gated.started.length === 1)
+      for (let second = 0; second < 120; second += 5) {
+        yield* TestClock.adjust("5 seconds")
+        yield* settle
+      }
+      expect(gated.started, "two minutes later, the others still wait their turn").toEqual([1])
+      for (const n of [1, 2, 3]) {
+        yield* gated.open(n)
+        yield* eventually(`message ${n} to finish`, () => gated.finished.includes(n))
+      }
+      expect(gated.started).toEqual([1, 2, 3])
+      expect(attempts, "each handled once, on its first delivery").toEqual([1, 1, 1])
+      yield* nothingLeft(bus, jobs, "g")
+    }))
+
   test("without the consumer marking it as worked on, the same handler's message would be delivered again", () =>
     Effect.gen(function* () {
       const { bus } = yield* setup()
