@@ -134,8 +134,8 @@ export class Puller {
       if (!this.#running) pull.stop()
       try {
         for await (const message of pull) {
-          received++
-          this.#requested--
+          // After a reconnect the client asks again for a whole pull: what comes beyond it was never counted.
+          if (++received <= want) this.#requested--
           if (this.#running) this.#held.add(this.#receive(message))
           else message.nak()
         }
@@ -145,7 +145,7 @@ export class Puller {
     } catch (error) {
       failure = { error }
     }
-    this.#requested -= want - received
+    this.#requested -= Math.max(0, want - received)
     if (failure !== undefined && this.#running) {
       const again = await this.#recover(failure.error)
       if (!again) {
