@@ -153,6 +153,29 @@ const isBackground = (subject: string) =>
   subject.startsWith("$JS.EVENT.ADVISORY.")
 
 /**
+ * Records the subject of every message the server routes (a subscription on `>`), until `stop`, which
+ * returns them without the server's own background traffic. Whatever was sent before `stop` reaches the
+ * server before a flush's answer, and the `>` subscriber right after: `stop` gives it a moment.
+ */
+const routedSubjects = (nc: NatsConnection) =>
+  Effect.gen(function* () {
+    const seen: Array<string> = []
+    const everything = nc.subscribe(">", {
+      callback: (_error, message) => {
+        seen.push(message.subject)
+      }
+    })
+    yield* Effect.promise(() => nc.flush())
+    const stop = Effect.gen(function* () {
+      yield* Effect.promise(() => nc.flush())
+      yield* Effect.sleep("100 millis")
+      everything.unsubscribe()
+      return seen.filter((subject) => !isBackground(subject))
+    })
+    return { stop }
+  })
+
+/**
  * Two topics, `orders.created` (3 messages) and `orders.paid` (2), each read by a Sluice subscriber that
  * records what it receives, and a plain NATS connection. `watch` runs `body` while a core NATS
  * subscription on `>` records every message the server routes (any subscription, however wide, could only
@@ -204,22 +227,12 @@ const world = Effect.gen(function* () {
   const watch = <A, E>(body: Effect.Effect<A, E, Scope.Scope>, allowedSubjects: ReadonlyArray<string> = []) =>
     Effect.gen(function* () {
       const before = yield* streamStates(jsm)
-      const seen: Array<string> = []
-      const everything = nc.subscribe(">", {
-        callback: (_error, message) => {
-          seen.push(message.subject)
-        }
-      })
-      yield* Effect.promise(() => nc.flush())
+      const routing = yield* routedSubjects(nc)
       const result = yield* Effect.scoped(body)
-      // Whatever the body sent reaches the server before the last flush's answer, and the `>` subscriber
-      // right after: give it a moment, then stop watching.
-      yield* Effect.promise(() => nc.flush())
-      yield* Effect.sleep("100 millis")
-      everything.unsubscribe()
+      const seen = yield* routing.stop
       const after = yield* streamStates(jsm)
 
-      const moved = seen.filter((subject) => !isBackground(subject) && !allowedSubjects.includes(subject))
+      const moved = seen.filter((subject) => !allowedSubjects.includes(subject))
       expect(moved, "messages the server routed during the attempt").toEqual([])
       const unchanged = Object.fromEntries(
         Object.entries(before).filter(([name]) => !allowedStream(name, allowedSubjects))
@@ -232,7 +245,7 @@ const world = Effect.gen(function* () {
       // The watchers received nothing beyond the messages their topics held.
       expect(received["orders.created"]?.map((message) => message.payload.orderId)).toEqual(["c-1", "c-2", "c-3"])
       expect(received["orders.paid"]?.map((message) => message.payload.orderId)).toEqual(["p-1", "p-2"])
-      return { result, seen: seen.filter((subject) => !isBackground(subject)) }
+      return { result, seen }
     })
 
   return { transport, bus, created, paid, nc, jsm, watch }
@@ -474,13 +487,7 @@ describe("NATS subjects: payload size", () => {
 
       const nc = yield* plainConnection(smallServer.connectTarget)
       const jsm = yield* Effect.promise(() => jetstreamManager(nc))
-      const seen: Array<string> = []
-      const everything = nc.subscribe(">", {
-        callback: (_error, message) => {
-          seen.push(message.subject)
-        }
-      })
-      yield* Effect.promise(() => nc.flush())
+      const routing = yield* routedSubjects(nc)
 
       for (const size of [limit + 1, SMALL_MAX_PAYLOAD, SMALL_MAX_PAYLOAD + 1, 1024 * 1024 + 1]) {
         const error = yield* Effect.flip(transport.publish([recordOf(big.name, `size-${size}`, size)]))
@@ -500,11 +507,8 @@ describe("NATS subjects: payload size", () => {
       expect(fromBus).toMatchObject({ _tag: "PayloadTooLarge", topic: big.name, limit })
       expect((fromBus as PayloadTooLarge).size).toBe(encoder.encode(JSON.stringify(value)).byteLength)
 
-      yield* Effect.promise(() => nc.flush())
-      yield* Effect.sleep("100 millis")
-      everything.unsubscribe()
       // Nothing reached the server: no message routed, the stream holds the two messages from before.
-      expect(seen.filter((subject) => !isBackground(subject))).toEqual([])
+      expect(yield* routing.stop).toEqual([])
       const info = yield* Effect.promise(() => jsm.streams.info("orders~big"))
       expect(info.state.messages).toBe(2)
 
@@ -525,13 +529,7 @@ describe("NATS subjects: payload size", () => {
       yield* transport.ensureTopic({ name: topic })
       const nc = yield* plainConnection(smallServer.connectTarget)
       const jsm = yield* Effect.promise(() => jetstreamManager(nc))
-      const seen: Array<string> = []
-      const everything = nc.subscribe(">", {
-        callback: (_error, message) => {
-          seen.push(message.subject)
-        }
-      })
-      yield* Effect.promise(() => nc.flush())
+      const routing = yield* routedSubjects(nc)
 
       // A small payload with a header larger than the server takes, and a payload at the limit with headers
       // beyond the room kept for them: each after a valid record of the same batch.
@@ -556,11 +554,8 @@ describe("NATS subjects: payload size", () => {
         expect(tooLarge.size, tooLarge.message).toBeGreaterThan(tooLarge.limit)
       }
 
-      yield* Effect.promise(() => nc.flush())
-      yield* Effect.sleep("100 millis")
-      everything.unsubscribe()
       // The batches were refused whole: nothing routed, nothing stored.
-      expect(seen.filter((subject) => !isBackground(subject))).toEqual([])
+      expect(yield* routing.stop).toEqual([])
       expect((yield* Effect.promise(() => jsm.streams.info("orders~headers"))).state.messages).toBe(0)
     }))
 })
