@@ -28,7 +28,6 @@ import {
   type SubscriptionOptions,
   type TopicConfig,
   type TopicInfo,
-  TopicNotFound,
   type Transport,
   TransportChecks,
   type TransportError,
@@ -38,9 +37,17 @@ import {
 } from "@sluice/core"
 import { Cause, type Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
 import { type ConnectionSettings, open, redactorOf } from "./internal/connection.ts"
-import { consumerConfigOf, consumerSettingsOf, DEFAULT_MAX_IN_FLIGHT } from "./internal/consumerConfig.ts"
+import { ackWaitsOf, consumerConfigOf, consumerSettingsOf, DEFAULT_MAX_IN_FLIGHT } from "./internal/consumerConfig.ts"
 import { millis, nanos } from "./internal/durations.ts"
-import { isNoResponders, isNotFound, messageOf, topicFullOf, unavailable } from "./internal/errors.ts"
+import {
+  apiFailure,
+  isConsumerNotFound,
+  isNoResponders,
+  isStreamNotFound,
+  messageOf,
+  topicFullOf,
+  unavailable
+} from "./internal/errors.ts"
 import { type DeliveryHost, NatsDelivery } from "./internal/NatsDelivery.ts"
 import { streamName } from "./internal/names.ts"
 import { Puller } from "./internal/Puller.ts"
@@ -129,10 +136,7 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
     const call = <A>(operation: string, topic: string, run: () => Promise<A>) =>
       Effect.tryPromise({
         try: run,
-        catch: (error): TopicNotFound | TransportUnavailable =>
-          error instanceof Error && error.name === "StreamNotFoundError"
-            ? new TopicNotFound({ topic })
-            : unavailable(operation, error, redact)
+        catch: (error) => apiFailure(operation, error, redact, topic)
       })
 
     const ensureTopic = (
@@ -148,7 +152,7 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
           try: () =>
             jsm.streams.info(wanted.name).then(
               (info) => info.config,
-              (error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error))
+              (error: unknown) => (isStreamNotFound(error) ? undefined : Promise.reject(error))
             ),
           catch: (error) => unavailable("ensureTopic", error, redact)
         })
@@ -176,9 +180,14 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
     const publishFailure = (record: OutgoingRecord, error: unknown): Effect.Effect<PublishError> => {
       const full = topicFullOf(record.topic, error)
       if (full !== undefined) return Effect.succeed(full)
+      // Checked before sending; the client refuses it too should the server's limit have shrunk since.
       if (error instanceof Error && /max.?payload/i.test(`${error.message} ${(error as { code?: string }).code}`))
         return Effect.succeed(
-          new PayloadTooLarge({ topic: record.topic, size: record.payload.byteLength, limit: maxPayloadBytes })
+          new PayloadTooLarge({
+            topic: record.topic,
+            size: record.payload.byteLength + (wireHeaderBytes(record, 0) ?? 0),
+            limit: nc.info?.max_payload ?? serverMaxPayload
+          })
         )
       if (isNoResponders(error))
         // No stream took the message: find out whether the topic exists or JetStream is unavailable.
@@ -247,13 +256,9 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
           try: () =>
             jsm.consumers.info(stream, group).then(
               (info) => info,
-              (error: unknown) =>
-                error instanceof Error && error.name === "ConsumerNotFoundError" ? undefined : Promise.reject(error)
+              (error: unknown) => (isConsumerNotFound(error) ? undefined : Promise.reject(error))
             ),
-          catch: (error): TopicNotFound | TransportUnavailable =>
-            error instanceof Error && error.name === "StreamNotFoundError"
-              ? new TopicNotFound({ topic })
-              : unavailable("subscribe", error, redact)
+          catch: (error) => apiFailure("subscribe", error, redact, topic)
         })
         if (existing === undefined) {
           yield* call("subscribe", topic, () =>
@@ -299,11 +304,11 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
 
         const queue = yield* Queue.unbounded<Delivery, TransportError | Cause.Done>()
         const maxInFlight = subscription.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
-        const ackWaits = (subscription.backoff ?? [subscription.ackWait ?? "30 seconds"]).map(millis)
+        const ackWaits = ackWaitsOf(subscription)
         let puller: Puller | undefined
         let lingerUntil = 0
         const host: DeliveryHost = {
-          ackWaitMillis: (attempt) => ackWaits[Math.min(attempt, ackWaits.length) - 1] ?? 30_000,
+          ackWaitMillis: (attempt) => ackWaits[Math.min(attempt, ackWaits.length) - 1] as number,
           release: (held) => puller?.release(held),
           confirm: (subject, payload) => {
             const wait = lingerUntil - Date.now()
@@ -323,7 +328,7 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
           }
           const gone = await jsm.consumers.info(stream, name).then(
             () => false,
-            (lookup: unknown) => lookup instanceof Error && /not found/i.test(lookup.message)
+            (lookup: unknown) => isStreamNotFound(lookup) || isConsumerNotFound(lookup)
           )
           if (!gone) return true
           const failure =
@@ -370,12 +375,7 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
         const stream = streamName(topic)
         const consumer = yield* Effect.tryPromise({
           try: () => jsm.consumers.info(stream, group),
-          catch: (error): GroupNotFound | TopicNotFound | TransportUnavailable =>
-            error instanceof Error && error.name === "ConsumerNotFoundError"
-              ? new GroupNotFound({ topic, group })
-              : error instanceof Error && error.name === "StreamNotFoundError"
-                ? new TopicNotFound({ topic })
-                : unavailable("lag", error, redact)
+          catch: (error) => apiFailure("lag", error, redact, topic, group)
         })
         return {
           pending: consumer.num_pending,

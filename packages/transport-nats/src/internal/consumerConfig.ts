@@ -1,10 +1,17 @@
 import { AckPolicy, type ConsumerConfig, DeliverPolicy, ReplayPolicy } from "@nats-io/jetstream"
 import { StartPosition, type SubscriptionOptions } from "@sluice/core"
-import { nanos } from "./durations.ts"
+import { millis, nanos } from "./durations.ts"
 
 /** The default in-flight bound of the port: 1000 unsettled deliveries. */
 export const DEFAULT_MAX_IN_FLIGHT = 1000
 const DEFAULT_ACK_WAIT = "30 seconds"
+
+/** The ack wait of each attempt, in milliseconds: entry `n - 1` for attempt `n`, the last one repeating. */
+export const ackWaitsOf = (options: SubscriptionOptions): ReadonlyArray<number> =>
+  (options.backoff === undefined || options.backoff.length === 0
+    ? [options.ackWait ?? DEFAULT_ACK_WAIT]
+    : options.backoff
+  ).map(millis)
 
 /**
  * The settings a subscription may change on an existing consumer (JetStream keeps the start position).
@@ -12,7 +19,7 @@ const DEFAULT_ACK_WAIT = "30 seconds"
  * bounds the whole group at `membersPerGroup` members' worth.
  */
 export const consumerSettingsOf = (options: SubscriptionOptions, membersPerGroup: number): Partial<ConsumerConfig> => ({
-  ack_wait: nanos(options.backoff?.[0] ?? options.ackWait ?? DEFAULT_ACK_WAIT),
+  ack_wait: (ackWaitsOf(options)[0] as number) * 1_000_000,
   // JetStream's backoff gives the delay after each delivery; the port's gives the ack wait of each attempt.
   // They agree: both repeat the last entry.
   ...(options.backoff === undefined || options.backoff.length === 0 ? {} : { backoff: options.backoff.map(nanos) }),

@@ -1,5 +1,5 @@
 /** NATS client errors as Sluice's typed errors, with secrets removed. */
-import { TopicFull, TransportUnavailable } from "@sluice/core"
+import { GroupNotFound, TopicFull, TopicNotFound, TransportUnavailable } from "@sluice/core"
 import type { Redactor } from "./secrets.ts"
 
 /** The message of an error, or the text of anything thrown. */
@@ -17,10 +17,41 @@ export const topicFullOf = (topic: string, error: unknown): TopicFull | undefine
   return undefined
 }
 
-/** The stream (or consumer) the request named does not exist. */
-export const isNotFound = (error: unknown): boolean => {
-  const name = error instanceof Error ? error.name : ""
-  return name === "StreamNotFoundError" || name === "ConsumerNotFoundError" || /not found/i.test(messageOf(error))
+/** The request named a stream that does not exist. */
+export const isStreamNotFound = (error: unknown): boolean =>
+  error instanceof Error && error.name === "StreamNotFoundError"
+
+/** The request named a consumer that does not exist. */
+export const isConsumerNotFound = (error: unknown): boolean =>
+  error instanceof Error && error.name === "ConsumerNotFoundError"
+
+/**
+ * A failed JetStream API call as Sluice's error: a missing stream is `TopicNotFound`, a missing consumer
+ * `GroupNotFound` (when the call named a group), anything else the server being unavailable.
+ */
+export function apiFailure(
+  operation: string,
+  error: unknown,
+  redact: Redactor,
+  topic: string
+): TopicNotFound | TransportUnavailable
+export function apiFailure(
+  operation: string,
+  error: unknown,
+  redact: Redactor,
+  topic: string,
+  group: string
+): TopicNotFound | GroupNotFound | TransportUnavailable
+export function apiFailure(
+  operation: string,
+  error: unknown,
+  redact: Redactor,
+  topic: string,
+  group?: string
+): TopicNotFound | GroupNotFound | TransportUnavailable {
+  if (isStreamNotFound(error)) return new TopicNotFound({ topic })
+  if (group !== undefined && isConsumerNotFound(error)) return new GroupNotFound({ topic, group })
+  return unavailable(operation, error, redact)
 }
 
 /** The request found no server to answer it: with JetStream up, the subject has no stream. */
