@@ -327,13 +327,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
                 ? delivery.nak()
                 : failed(delivery, cause)
           }
-        }).pipe(
-          // Interrupted by a stop that ran out of time: not done, so hand it back at once.
-          Effect.onInterrupt(() => {
-            hold.released = true
-            return Effect.ignore(delivery.nak())
-          })
-        )
+        })
       }
 
       const workers = yield* Actor.make({
@@ -367,7 +361,11 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         // Workers resume after any failure, so waiting for them ends only when they drained.
         const drained = Effect.ignore(workers.await)
         const finished = yield* Effect.timeoutOption(drained, options.stopTimeout ?? DEFAULT_STOP_TIMEOUT)
-        if (finished._tag === "None") yield* workers.interrupt
+        if (finished._tag === "None") {
+          yield* workers.interrupt
+          // What the interrupted handlers held is not done: hand it back at once rather than after its ack wait.
+          yield* Effect.forEach(held.releaseAll(), (delivery) => Effect.ignore(delivery.nak()), { discard: true })
+        }
         yield* Deferred.succeed(stopped, undefined)
       }).pipe(Effect.uninterruptible)
       yield* Effect.addFinalizer(() => stop)

@@ -23,12 +23,13 @@ export const json = <A, I>(schema: Schema.Codec<A, I>): Codec<A> => {
   const encodeValue = Schema.encodeResult(schema)
   const decodeValue = Schema.decodeUnknownResult(schema)
   return {
-    encode: (value) =>
-      Result.match(encodeValue(value), {
-        // Buffer (a Uint8Array) allocates small payloads from a shared pool: far cheaper than TextEncoder.
-        onSuccess: (encoded) => Result.succeed(Buffer.from(JSON.stringify(encoded), "utf8")),
-        onFailure: (error) => Result.fail(formatIssue(error.issue))
-      }),
+    // Both directions run once per message: plain branches, no callbacks to allocate.
+    encode: (value) => {
+      const encoded = encodeValue(value)
+      if (Result.isFailure(encoded)) return Result.fail(formatIssue(encoded.failure.issue))
+      // Buffer (a Uint8Array) allocates small payloads from a shared pool: far cheaper than TextEncoder.
+      return Result.succeed(Buffer.from(JSON.stringify(encoded.success), "utf8"))
+    },
     decode: (bytes) => {
       let parsed: unknown
       try {
@@ -36,7 +37,10 @@ export const json = <A, I>(schema: Schema.Codec<A, I>): Codec<A> => {
       } catch (error) {
         return Result.fail(`not valid JSON: ${error instanceof Error ? error.message : String(error)}`)
       }
-      return Result.mapError(decodeValue(parsed), (error) => formatIssue(error.issue))
+      const decoded = decodeValue(parsed)
+      return Result.isSuccess(decoded)
+        ? Result.succeed(decoded.success)
+        : Result.fail(formatIssue(decoded.failure.issue))
     }
   }
 }

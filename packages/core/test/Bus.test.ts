@@ -855,6 +855,7 @@ describe("Bus.consume", () => {
       expect(interrupted).toBe(true)
       const lag = yield* bus.lag(jobs, "g")
       expect(lag.pending + lag.inFlight, "neither message was acked").toBe(2)
+      expect(lag.inFlight, "the interrupted message is handed back at once, not after its ack wait").toBe(0)
 
       const next: Array<[number, number]> = []
       yield* bus.consume(jobs, { group: "g", ackWait: "10 seconds" }, (message) =>

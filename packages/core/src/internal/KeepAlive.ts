@@ -53,6 +53,17 @@ export class KeepAlive {
     return due
   }
 
+  /** Releases every delivery still held and returns them. */
+  releaseAll(): Array<Delivery> {
+    this.#prune()
+    const held = this.#holds.map((hold) => {
+      hold.released = true
+      return hold.delivery
+    })
+    this.#holds = []
+    return held
+  }
+
   #prune(): void {
     this.#holds = this.#holds.filter((hold) => !hold.released)
   }
