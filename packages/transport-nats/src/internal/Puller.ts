@@ -13,7 +13,7 @@
  * tells until when its pulls may linger at the server: a nak sent before then
  * would reach one of them.
  */
-import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
+import type { ConsumeCallback, Consumer, ConsumerMessages, FetchMessages, JsMsg } from "@nats-io/jetstream"
 
 /** The server times a pull from when it gets it, a little after it was sent: allow for that, in milliseconds. */
 const LINGER_MARGIN_MILLIS = 500
@@ -125,20 +125,25 @@ export class Puller {
     let failure: { readonly error: unknown } | undefined
     try {
       this.#lastPullAt = Date.now()
-      const pull = await this.#consumer.fetch({
+      // A callback, not an iterator: each message is taken as the client parses it, without a promise
+      // turn of its own. The client supports it on `fetch` as on `consume`, though only `consume` types it.
+      const options: FetchMessages & ConsumeCallback = {
         max_messages: want,
         expires: this.#options.expiresMillis,
-        idle_heartbeat: this.#options.heartbeatMillis
-      })
-      this.#pulls.add(pull)
-      if (!this.#running) pull.stop()
-      try {
-        for await (const message of pull) {
+        idle_heartbeat: this.#options.heartbeatMillis,
+        callback: (message) => {
           // After a reconnect the client asks again for a whole pull: what comes beyond it was never counted.
           if (++received <= want) this.#requested--
           if (this.#running) this.#held.add(this.#receive(message))
           else message.nak()
         }
+      }
+      const pull = await this.#consumer.fetch(options)
+      this.#pulls.add(pull)
+      if (!this.#running) pull.stop()
+      try {
+        const error = await pull.closed()
+        if (error) throw error
       } finally {
         this.#pulls.delete(pull)
       }
