@@ -8,6 +8,18 @@ export const round = (value: number, digits = 1): number => {
   return Math.round(value * scale) / scale
 }
 
+/** The median; of an even count, the mean of the middle two. */
+export const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2
+}
+
+/** Messages per second, rounded to a whole number. */
+export const rate = (count: number, elapsedMs: number): number => round((count * 1000) / elapsedMs, 0)
+
 /** Peak resident set size of this process so far, in MB. */
 export const peakRssMB = (): number => round((process.resourceUsage().maxRSS * 1024) / MB)
 
@@ -105,3 +117,6 @@ export const envInt = (name: string, fallback: number): number => {
   if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`)
   return value
 }
+
+/** Measured rounds of a case (`BENCH_ROUNDS`, default 3), run one after the other in its process: its line reports the median. */
+export const rounds = (): number => envInt("BENCH_ROUNDS", 3)

@@ -5,17 +5,16 @@
  * - `latency`: one message at a time at a fixed rate, publish-to-handler p50/p99.
  */
 import { type CaseResult, type CaseSpec, log, type Suite } from "../runner.ts"
-import { collectGarbage, peakRssMB, round } from "../stats.ts"
+import { collectGarbage, median, peakRssMB, rate, round, rounds } from "../stats.ts"
 import { payloadBytes, timedPayloadBytes } from "./order.ts"
 import * as params from "./params.ts"
 import type * as sluiceModule from "./sluice.ts"
+import type { ThroughputRun } from "./sluice.ts"
 
 type Impl = Pick<typeof sluiceModule, "throughput" | "latency">
 
 /** Loads only the implementation measured, so that a baseline's process does not load Sluice. */
 const load = (impl: string): Promise<Impl> => (impl === "sluice" ? import("./sluice.ts") : import("./rxjs.ts"))
-
-const rate = (count: number, elapsedMs: number): number => round((count * 1000) / elapsedMs, 0)
 
 const MB = 1024 * 1024
 
@@ -81,20 +80,31 @@ const runThroughput = async (spec: CaseSpec): Promise<CaseResult> => {
   const startRssMB = round(process.memoryUsage.rss() / MB)
   const p = throughputParams(spec)
   await impl.throughput(params.warmupOf(p))
-  collectGarbage()
-  const run = await impl.throughput(p)
-  const msgsPerSec = rate(p.messages, run.elapsedMs)
-  log(`  ${spec.impl} c=${p.concurrency}: ${msgsPerSec} msgs/s in ${round(run.elapsedMs / 1000, 2)} s`)
+  const runs: Array<ThroughputRun> = []
+  for (let i = 0; i < rounds(); i++) {
+    collectGarbage()
+    runs.push(await impl.throughput(p))
+  }
+  const rates = runs.map((run) => rate(p.messages, run.elapsedMs))
+  const msgsPerSec = round(median(rates), 0)
+  const last = runs[runs.length - 1] as ThroughputRun
+  log(`  ${spec.impl} c=${p.concurrency}: ${msgsPerSec} msgs/s (rounds: ${rates.join(", ")})`)
   return {
     msgsPerSec,
+    roundsMsgsPerSec: rates,
     peakRssMB: peakRssMB(),
     startRssMB,
-    rssMBAt: run.samples.rssMB,
-    heapUsedMBAt: run.samples.heapUsedMB,
-    elapsedMs: round(run.elapsedMs, 0),
+    rssMBAt: last.samples.rssMB,
+    heapUsedMBAt: last.samples.heapUsedMB,
     ...spec.params,
+    rounds: runs.length,
     payloadBytes: payloadBytes(p.messages - 1),
-    ...(spec.impl === "sluice" ? { missed: run.missed, producerWaits: run.waits } : {})
+    ...(spec.impl === "sluice"
+      ? {
+          missed: runs.reduce((sum, run) => sum + run.missed, 0),
+          producerWaits: runs.reduce((sum, run) => sum + run.waits, 0)
+        }
+      : {})
   }
 }
 

@@ -1,5 +1,5 @@
 /** Parameters of the nats suite, from the environment with defaults, and what a measured run returns. */
-import { envInt, type Lap, type QuarterSamples } from "../stats.ts"
+import { envInt, type Lap, type QuarterSamples, rounds } from "../stats.ts"
 
 /** The baseline's name in the lines. */
 export const BASELINE = "nats.js"
@@ -27,7 +27,6 @@ const clusterMessages = (): number => envInt("BENCH_CLUSTER_MESSAGES", 50_000)
 const drainMessages = (): number => envInt("BENCH_DRAIN_MESSAGES", 1_000_000)
 export const publishWindow = (): number => envInt("BENCH_WINDOW", 1000)
 export const maxInFlight = (): number => envInt("BENCH_MAX_IN_FLIGHT", 1000)
-const rounds = (): number => envInt("BENCH_ROUNDS", 3)
 export const caseTimeoutSeconds = (): number => envInt("BENCH_CASE_TIMEOUT", 300)
 
 /** The cases, in the order they run. */

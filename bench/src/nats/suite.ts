@@ -10,7 +10,7 @@
  * - `drain-memory`: a large backlog consumed, memory along the way.
  */
 import { type CaseResult, type CaseSpec, log, type Suite } from "../runner.ts"
-import { peakRssMB, round } from "../stats.ts"
+import { median, peakRssMB, rate, round } from "../stats.ts"
 import { payloadBytes } from "./order.ts"
 import * as params from "./params.ts"
 import type * as rawModule from "./raw.ts"
@@ -22,17 +22,6 @@ type Impl = Pick<typeof rawModule, "publishAsync" | "publishSync" | "consume">
 const load = (impl: string): Promise<Impl> => (impl === "sluice" ? import("./sluice.ts") : import("./raw.ts"))
 
 const MB = 1024 * 1024
-
-const rate = (count: number, elapsedMs: number): number => round((count * 1000) / elapsedMs, 0)
-
-/** The median; of an even count, the mean of the middle two. */
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1
-    ? (sorted[middle] ?? Number.NaN)
-    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2
-}
 
 const plan = (): ReadonlyArray<CaseSpec> =>
   params.CASES.flatMap((def) => {
