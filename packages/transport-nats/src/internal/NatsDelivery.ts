@@ -1,6 +1,7 @@
 import type { JsMsg } from "@nats-io/jetstream"
 import type { Delivery, TransportError } from "@sluice/core"
 import { type Duration, Effect } from "effect"
+import { type AckSubjectInfo, readAckSubject } from "./ackSubject.ts"
 import { millis } from "./durations.ts"
 import { unavailable } from "./errors.ts"
 import type { Held } from "./Puller.ts"
@@ -16,6 +17,15 @@ export interface DeliveryHost {
   /** The delivery no longer counts against the subscriber's in-flight bound. */
   readonly release: (held: Held) => void
   readonly redact: Redactor
+}
+
+// The ack subject is on the JetStream message, though not in its type.
+const ackSubjectOf = (message: JsMsg): string => (message as JsMsg & { readonly reply: string }).reply
+
+/** The client's reading of the ack subject, for a form `readAckSubject` does not know; it throws on a non-JetStream message. */
+const infoOf = (message: JsMsg): AckSubjectInfo => {
+  const { deliveryCount, streamSequence, timestampNanos } = message.info
+  return { deliveryCount, streamSequence, publishedAtMillis: Math.floor(timestampNanos / 1_000_000) }
 }
 
 /**
@@ -36,11 +46,11 @@ export class NatsDelivery implements Delivery {
   #settled = false
 
   constructor(topic: string, message: JsMsg, host: DeliveryHost) {
-    const info = message.info
+    const info = readAckSubject(ackSubjectOf(message)) ?? infoOf(message)
     this.topic = topic
     this.sequence = info.streamSequence
     this.payload = message.data
-    this.publishedAt = Math.floor(info.timestampNanos / 1_000_000)
+    this.publishedAt = info.publishedAtMillis
     this.attempt = info.deliveryCount
     this.held = { deadline: Date.now() + host.ackWaitMillis(this.attempt), released: false }
     this.#message = message
@@ -65,10 +75,7 @@ export class NatsDelivery implements Delivery {
   }
 
   get ack(): Effect.Effect<void, TransportError> {
-    return this.#settle("ack", () => {
-      this.#message.ack()
-      return undefined
-    })
+    return Effect.suspend(() => this.#sendOnce("ack"))
   }
 
   /**
@@ -76,21 +83,27 @@ export class NatsDelivery implements Delivery {
    * settlements, and a pull it saw first would deliver a later message before this one.
    */
   nak(delay?: Duration.Input): Effect.Effect<void, TransportError> {
-    // The ack subject is on the JetStream message, though not in its type.
-    const subject = (this.#message as JsMsg & { readonly reply: string }).reply
+    const subject = ackSubjectOf(this.#message)
     const payload =
       delay === undefined
         ? "-NAK"
         : `-NAK ${JSON.stringify({ delay: Math.max(0, Math.round(millis(delay))) * 1_000_000 })}`
-    return this.#settle("nak", () => this.#host.confirm(subject, payload))
+    return Effect.suspend(() => {
+      if (this.#settled) return Effect.void
+      this.#settled = true
+      return Effect.tryPromise({
+        try: () => this.#host.confirm(subject, payload),
+        catch: (error) => unavailable("nak", error, this.#host.redact)
+      }).pipe(
+        // Settled or not, the server takes the message back (at once, or after its ack wait): it leaves the bound.
+        Effect.ensuring(Effect.sync(() => this.#host.release(this.held))),
+        Effect.asVoid
+      )
+    })
   }
 
   get term(): Effect.Effect<void, TransportError> {
-    // A term reason is ignored by nats-server 2.9 (the message is then redelivered): a plain term only.
-    return this.#settle("term", () => {
-      this.#message.term()
-      return undefined
-    })
+    return Effect.suspend(() => this.#sendOnce("term"))
   }
 
   get working(): Effect.Effect<void, TransportError> {
@@ -103,31 +116,22 @@ export class NatsDelivery implements Delivery {
     })
   }
 
-  /** Settles once (a second settlement is ignored, as JetStream's client does); sync sends stay sync. */
-  #settle(operation: string, send: () => Promise<unknown> | undefined): Effect.Effect<void, TransportError> {
-    return Effect.suspend(() => {
-      if (this.#settled) return Effect.void
-      this.#settled = true
-      let sent: Promise<unknown> | undefined
-      try {
-        sent = send()
-      } catch (error) {
-        this.#host.release(this.held)
-        return Effect.fail(unavailable(operation, error, this.#host.redact))
-      }
-      if (sent === undefined) {
-        this.#host.release(this.held)
-        return Effect.void
-      }
-      const pending = sent
-      return Effect.tryPromise({
-        try: () => pending,
-        catch: (error) => unavailable(operation, error, this.#host.redact)
-      }).pipe(
-        // Settled or not, the server takes the message back (at once, or after its ack wait): it leaves the bound.
-        Effect.ensuring(Effect.sync(() => this.#host.release(this.held))),
-        Effect.asVoid
-      )
-    })
+  /**
+   * Sends an ack or a plain term, once (a second settlement is ignored, as JetStream's client does); a
+   * term reason is ignored by nats-server 2.9, which then redelivers the message. Either is sent without
+   * waiting for the server: a lost one means a redelivery, never a loss. Runs once per message: no callbacks.
+   */
+  #sendOnce(operation: "ack" | "term"): Effect.Effect<void, TransportError> {
+    if (this.#settled) return Effect.void
+    this.#settled = true
+    try {
+      if (operation === "ack") this.#message.ack()
+      else this.#message.term()
+      return Effect.void
+    } catch (error) {
+      return Effect.fail(unavailable(operation, error, this.#host.redact))
+    } finally {
+      this.#host.release(this.held)
+    }
   }
 }

@@ -1,0 +1,63 @@
+/**
+ * What a delivery needs from a JetStream message's ack subject (its reply subject), read in place. The
+ * client's `JsMsg.info` splits the subject into a dozen strings and splices the array for every message:
+ * on a consumer that handles a trivial message that is about a sixth of all it allocates.
+ *
+ * The server writes one of two forms (nats-server 2.9 the first):
+ * - `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>`
+ * - `$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>[.<token>]`
+ */
+
+export interface AckSubjectInfo {
+  /** How many times the message was delivered, this delivery included. */
+  readonly deliveryCount: number
+  readonly streamSequence: number
+  /** When the stream stored the message, in milliseconds since the epoch. */
+  readonly publishedAtMillis: number
+}
+
+const PREFIX = "$JS.ACK."
+/** Tokens of the longest form. */
+const MOST_TOKENS = 12
+/** Where each token ends, reused: reading is synchronous. */
+const ends = new Int32Array(MOST_TOKENS)
+/** Nanosecond digits dropped to read the timestamp in whole milliseconds. */
+const NANOS_PER_MILLI_DIGITS = 6
+
+/** Where token `token` starts and ends, once `ends` holds the subject's token ends. */
+const startOf = (token: number): number => (ends[token - 1] as number) + 1
+const endOf = (token: number): number => ends[token] as number
+
+/** The decimal number `subject[from, to)`, or NaN when it is empty or not all digits. */
+const decimal = (subject: string, from: number, to: number): number => {
+  if (from >= to) return Number.NaN
+  let value = 0
+  for (let i = from; i < to; i++) {
+    const digit = subject.charCodeAt(i) - 48
+    if (digit < 0 || digit > 9) return Number.NaN
+    value = value * 10 + digit
+  }
+  return value
+}
+
+/** The delivery count, stream sequence and store time an ack subject carries; `undefined` when it is not one. */
+export const readAckSubject = (subject: string): AckSubjectInfo | undefined => {
+  if (!subject.startsWith(PREFIX)) return undefined
+  let tokens = 0
+  for (let at = subject.indexOf(".", 0); at >= 0; at = subject.indexOf(".", at + 1)) {
+    if (tokens === MOST_TOKENS - 1) return undefined
+    ends[tokens++] = at
+  }
+  ends[tokens++] = subject.length
+  // The index of the <delivered> token: the next four follow it.
+  const delivered = tokens === 9 ? 4 : tokens === 11 || tokens === 12 ? 6 : -1
+  if (delivered < 0) return undefined
+  const deliveryCount = decimal(subject, startOf(delivered), endOf(delivered))
+  const streamSequence = decimal(subject, startOf(delivered + 1), endOf(delivered + 1))
+  // Milliseconds from the nanosecond digits without their last six: exact, where nanoseconds exceed 2^53.
+  const timestampStart = startOf(delivered + 3)
+  const millisEnd = endOf(delivered + 3) - NANOS_PER_MILLI_DIGITS
+  const publishedAtMillis = millisEnd > timestampStart ? decimal(subject, timestampStart, millisEnd) : 0
+  if (Number.isNaN(deliveryCount) || Number.isNaN(streamSequence) || Number.isNaN(publishedAtMillis)) return undefined
+  return { deliveryCount, streamSequence, publishedAtMillis }
+}
