@@ -276,7 +276,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       const workingInterval =
         options.workingInterval === undefined ? shortestAckWait / 3 : Duration.toMillis(options.workingInterval)
       const clock = yield* Clock.Clock
-      const held = new KeepAlive(workingInterval, maxInFlight)
+      const held = new KeepAlive(workingInterval)
       yield* Effect.forkScoped(
         Effect.forever(
           Effect.gen(function* () {
@@ -303,7 +303,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         // dead-lettered the message, so the deliveries since then all ended without an outcome.
         // Dead-letter it rather than let the broker drop it.
         if (delivery.attempt >= brokerMaxDeliveries) {
-          hold.released = true
+          held.release(hold)
           return giveUp(
             delivery,
             `attempts ${maxDeliveries} to ${delivery.attempt - 1} ended without an outcome (consumers stopped or crashed, or ack waits overran)`
@@ -311,16 +311,16 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         }
         const message = decode(topic, delivery)
         if (typeof message === "string") {
-          hold.released = true
+          held.release(hold)
           return giveUp(delivery, message)
         }
         return Effect.matchCauseEffect(handler(message), {
           onSuccess: () => {
-            hold.released = true
+            held.release(hold)
             return message.settled ? Effect.void : delivery.ack
           },
           onFailure: (cause) => {
-            hold.released = true
+            held.release(hold)
             return message.settled
               ? Effect.void
               : Cause.hasInterruptsOnly(cause)
@@ -356,7 +356,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         yield* Fiber.await(dispatcher)
         yield* Scope.close(subscription, Exit.void)
         const unstarted = yield* workers.close
-        for (const hold of unstarted) hold.released = true
+        for (const hold of unstarted) held.release(hold)
         yield* Effect.forEach(unstarted, (hold) => Effect.ignore(hold.delivery.nak()), { discard: true })
         // Workers resume after any failure, so waiting for them ends only when they drained.
         const drained = Effect.ignore(workers.await)
