@@ -193,10 +193,20 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
     }
   }
 
-  const send = <A>(topic: Topic<A>, records: ReadonlyArray<OutgoingRecord>) =>
-    Effect.andThen(ensure(topic.name, topic.config), transport.publish(records)).pipe(
-      Effect.retry({ schedule: publishRetry, while: (error) => error._tag === "TransportUnavailable" })
-    )
+  const send = <A>(topic: Topic<A>, records: ReadonlyArray<OutgoingRecord>) => {
+    const attempt = Effect.andThen(ensure(topic.name, topic.config), transport.publish(records))
+    // Starting `Effect.retry` costs a few microseconds, as much as the rest of a publish: it starts only
+    // once the first attempt met a transient error, which it is then given as its first failure.
+    return Effect.catchTag(attempt, "TransportUnavailable", (first) => {
+      let replayed = false
+      const again = Effect.suspend(() => {
+        if (replayed) return attempt
+        replayed = true
+        return Effect.fail(first)
+      })
+      return Effect.retry(again, { schedule: publishRetry, while: (error) => error._tag === "TransportUnavailable" })
+    })
+  }
 
   const publish = <A>(topic: Topic<A>, value: A, options?: PublishOptions) =>
     Effect.suspend((): Effect.Effect<PublishReceipt, BusPublishError> => {
