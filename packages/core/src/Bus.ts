@@ -352,7 +352,6 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         .subscribe({ ...options, topic: topic.name, maxDeliveries: brokerMaxDeliveries, maxInFlight })
         .pipe(Scope.provide(subscription))
       const dispatcher = yield* deliveries.pipe(
-        Stream.interruptWhen(Deferred.await(stopping)),
         Stream.runForEachArray((batch) => {
           const now = clock.currentTimeMillisUnsafe()
           return workers.tellAll(batch.map((delivery) => held.take(delivery, now)))
@@ -363,8 +362,9 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       const stopped = yield* Deferred.make<void>()
       const stop = Effect.gen(function* () {
         if (!(yield* Deferred.succeed(stopping, undefined))) return yield* Deferred.await(stopped)
-        yield* Fiber.await(dispatcher)
+        // Closing the subscription ends its stream; the dispatcher ends once it handed on what it had taken.
         yield* Scope.close(subscription, Exit.void)
+        yield* Fiber.await(dispatcher)
         const unstarted = yield* workers.close
         for (const hold of unstarted) held.release(hold)
         yield* Effect.forEach(unstarted, (hold) => Effect.ignore(hold.delivery.nak()), { discard: true })

@@ -5,7 +5,7 @@
  * deliveries, broadcast subscriptions and start positions. Time follows the
  * Effect `Clock`, so `TestClock` drives every time-based behaviour.
  */
-import { Clock, Duration, Effect, Layer, Queue, Result, type Scope, Stream } from "effect"
+import { type Cause, Clock, Duration, Effect, Exit, Layer, Queue, Result, type Scope, Stream } from "effect"
 import {
   GroupNotFound,
   type InvalidConfig,
@@ -144,7 +144,7 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
         if (options.group !== undefined) yield* Effect.fromResult(TransportChecks.groupName(options.group))
         yield* Effect.fromResult(TransportChecks.subscription(options))
         log.expire(clock.currentTimeMillisUnsafe())
-        const queue = yield* Queue.unbounded<Delivery>()
+        const queue = yield* Queue.unbounded<Delivery, Cause.Done>()
         const member = new Member(queue, maxInFlightOf(options))
         yield* Effect.acquireRelease(
           Effect.sync(() => {
@@ -164,16 +164,22 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
             return created
           }),
           (group) =>
-            Effect.flatMap(Queue.clear(queue), (unemitted) =>
-              Effect.sync(() => {
-                group.leave(member, unemitted)
-                if (options.group === undefined) {
-                  group.dispose()
-                  broadcasts.delete(group)
-                  active.delete(group)
-                }
-              })
-            )
+            Effect.sync(() => {
+              // The stream ends, and what it never emitted goes back, in one step: the group hands this
+              // member nothing in between.
+              Queue.endUnsafe(queue)
+              const unemitted: Array<Delivery> = []
+              for (let taken = Queue.takeUnsafe(queue); taken !== undefined && Exit.isSuccess(taken); ) {
+                unemitted.push(taken.value)
+                taken = Queue.takeUnsafe(queue)
+              }
+              group.leave(member, unemitted)
+              if (options.group === undefined) {
+                group.dispose()
+                broadcasts.delete(group)
+                active.delete(group)
+              }
+            })
         )
         return Stream.fromQueue(queue)
       })

@@ -185,9 +185,9 @@ export interface TopicInfo {
  *   unsettled delivery is redelivered after its ack wait; `working` restarts the wait. After `maxDeliveries`
  *   attempts the broker stops delivering the message. As in JetStream, a late ack from an earlier delivery of a
  *   message still settles it: only an idempotent handler (or dedup) makes that harmless.
- * - The subscription ends when its scope closes. Deliveries the stream already emitted can still be settled
- *   until their ack wait passes; deliveries the transport held but had not emitted are released for redelivery
- *   at once. Nothing is acknowledged by closing.
+ * - The subscription ends when its scope closes, and its stream completes. Deliveries the stream already emitted
+ *   can still be settled until their ack wait passes; deliveries the transport held but had not emitted are
+ *   released for redelivery at once. Nothing is acknowledged by closing.
  * - Time-based behaviour follows the Effect `Clock` when `features.virtualTime` is true.
  */
 export interface Transport {

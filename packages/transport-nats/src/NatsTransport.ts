@@ -360,7 +360,8 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
           () =>
             Effect.gen(function* () {
               lingerUntil = puller?.stop() ?? 0
-              // Received but never emitted: back to the server at once.
+              // The stream ends; what it received but never emitted goes back to the server at once.
+              yield* Queue.end(queue)
               const unemitted = yield* Effect.orElseSucceed(Queue.clear(queue), () => [])
               for (const delivery of unemitted) yield* Effect.ignore(delivery.nak())
             })

@@ -5,7 +5,7 @@
  */
 import { describe, expect } from "@effect/vitest"
 import { type Delivery, StartPosition } from "@sluice/core"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Exit, Scope, Stream } from "effect"
 import {
   ackEach,
   bodies,
@@ -199,6 +199,33 @@ export const groupTests = (h: Harness) => {
         yield* h.settle
         expect(second.received).toEqual([])
         expect(yield* h.lag(transport, topic, group)).toEqual({ pending: 0, inFlight: 0, missed: 0 })
+      })
+    )
+
+    h.test("closing a subscription's scope completes its stream, also while the stream waits for messages", () =>
+      Effect.gen(function* () {
+        const transport = yield* h.make
+        const topic = uniqueTopic("scope-ends")
+        yield* transport.ensureTopic({ name: topic })
+        const subscription = yield* Scope.make()
+        const deliveries = yield* transport.subscribe({ topic, group: uniqueGroup() }).pipe(Scope.provide(subscription))
+        // Read in a fiber of the test's scope, which outlives the subscription's.
+        const received: Array<Delivery> = []
+        const reader = yield* Effect.forkScoped(
+          Stream.runForEach(deliveries, (delivery) => Effect.sync(() => received.push(delivery)))
+        )
+        yield* transport.publish(records(topic, 3))
+        yield* h.eventually(
+          "the 3 messages to arrive",
+          Effect.sync(() => received.length === 3)
+        )
+        yield* Scope.close(subscription, Exit.void)
+        yield* h.eventually(
+          "the stream to complete",
+          Effect.sync(() => reader.pollUnsafe() !== undefined)
+        )
+        expect(reader.pollUnsafe()).toEqual(Exit.void)
+        expect(bodies(received)).toEqual(["m-0", "m-1", "m-2"])
       })
     )
 

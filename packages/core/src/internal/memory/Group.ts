@@ -1,4 +1,4 @@
-import { Duration, Effect, Queue } from "effect"
+import { type Cause, Duration, Effect, Queue } from "effect"
 import type { Delivery, OutgoingRecord, StartPosition, SubscriptionOptions } from "../../Transport.ts"
 import type { RemovalListener, TopicLog } from "./TopicLog.ts"
 
@@ -8,9 +8,9 @@ const DEFAULT_ACK_WAIT_MS = 30_000
 /** A member of a group: one subscription stream, with its own bound on unsettled deliveries. */
 export class Member {
   inFlight = 0
-  readonly queue: Queue.Queue<Delivery>
+  readonly queue: Queue.Queue<Delivery, Cause.Done>
   readonly maxInFlight: number
-  constructor(queue: Queue.Queue<Delivery>, maxInFlight: number) {
+  constructor(queue: Queue.Queue<Delivery, Cause.Done>, maxInFlight: number) {
     this.queue = queue
     this.maxInFlight = maxInFlight
   }
