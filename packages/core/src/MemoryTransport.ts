@@ -169,7 +169,8 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
               // member nothing in between.
               Queue.endUnsafe(queue)
               const unemitted: Array<Delivery> = []
-              for (let taken = Queue.takeUnsafe(queue); taken !== undefined && Exit.isSuccess(taken); ) {
+              let taken = Queue.takeUnsafe(queue)
+              while (taken !== undefined && Exit.isSuccess(taken)) {
                 unemitted.push(taken.value)
                 taken = Queue.takeUnsafe(queue)
               }
