@@ -12,8 +12,7 @@ export interface Hold {
  * working on those it has held long, before their ack wait passes and the
  * broker delivers them again. A delivery leaves as soon as it is released, so
  * that nothing settled is kept alive: a settled message kept until a later
- * sweep survives young-generation collections, and copying such survivors was
- * most of the consumer's garbage-collection time.
+ * sweep survives young-generation collections, which copy every survivor.
  */
 export class KeepAlive {
   readonly #holds = new Set<Hold>()
