@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Result, Schema } from "effect"
+import { Result, Schema, SchemaIssue } from "effect"
+import fc from "fast-check"
 import { Codec } from "../src/index.ts"
 
 const Order = Schema.Struct({ id: Schema.String, total: Schema.Number, note: Schema.optionalKey(Schema.String) })
@@ -72,5 +73,60 @@ describe("Codec.json", () => {
   it("never throws, whatever the bytes", () => {
     const samples = [new Uint8Array([0]), bytes("{}"), bytes('"text"'), bytes("1e999"), new Uint8Array(1000).fill(0xff)]
     for (const sample of samples) expect(() => codec.decode(sample)).not.toThrow()
+  })
+
+  it("decodes and encodes as the schema's interpreter does, though it compiles the schema", () => {
+    // Two instances of one shape: Codec.json compiles the first, the second stays interpreted by Effect.
+    const shape = () =>
+      Schema.Struct({
+        id: Schema.String,
+        total: Schema.Number,
+        count: Schema.Int,
+        at: Schema.DateFromString,
+        amount: Schema.NumberFromString,
+        status: Schema.Literals(["open", "paid"]),
+        note: Schema.optionalKey(Schema.String),
+        lines: Schema.Array(Schema.Struct({ sku: Schema.String, quantity: Schema.Number }))
+      })
+    const compiled = Codec.json(shape())
+    const interpreted = shape()
+    const decode = Schema.decodeUnknownResult(interpreted)
+    const encode = Schema.encodeResult(interpreted)
+    const format = SchemaIssue.makeFormatterDefault()
+    const reason = <A>(result: Result.Result<A, Schema.SchemaError>) =>
+      Result.mapError(result, (error) => format(error.issue))
+
+    // Mostly valid fields, so that about half the inputs decode; the others go wrong in one field or more.
+    const maybe = <A>(valid: fc.Arbitrary<A>) =>
+      fc.oneof({ arbitrary: valid, weight: 9 }, { arbitrary: fc.jsonValue(), weight: 1 })
+    const line = fc.record({ sku: maybe(fc.string()), quantity: maybe(fc.double({ noNaN: true })) })
+    const wire = fc.record(
+      {
+        id: maybe(fc.string()),
+        total: maybe(fc.double({ noNaN: true, noDefaultInfinity: true })),
+        count: maybe(fc.integer()),
+        at: maybe(fc.date({ noInvalidDate: true }).map((date) => date.toISOString())),
+        amount: maybe(fc.integer().map(String)),
+        status: maybe(fc.constantFrom("open", "paid", "lost")),
+        note: maybe(fc.string()),
+        lines: maybe(fc.array(line, { maxLength: 3 })),
+        extra: fc.jsonValue()
+      },
+      { requiredKeys: ["id", "total", "count", "at", "amount", "status", "lines"] }
+    )
+    fc.assert(
+      fc.property(fc.oneof(wire, fc.jsonValue()), (input) => {
+        const text = JSON.stringify(input)
+        // What the JSON text holds, which is not always the input (-0 is written as 0).
+        const expected = reason(decode(JSON.parse(text)))
+        const actual = compiled.decode(bytes(text))
+        expect(actual).toEqual(expected)
+        if (Result.isSuccess(expected)) {
+          const encoded = Result.map(compiled.encode(expected.success), (payload) => decoder.decode(payload))
+          expect(encoded).toEqual(Result.map(reason(encode(expected.success)), (value) => JSON.stringify(value)))
+        }
+      }),
+      { numRuns: 2000 }
+    )
   })
 })
