@@ -13,12 +13,19 @@ const TOKEN = /^[A-Za-z0-9_-]+$/
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 
+/** A character as `U+000D`. */
+const codePoint = (character: string): string =>
+  `U+${(character.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`
+
 const describeToken = (token: string): string => {
   if (token === "") return "it has an empty token (two dots in a row, or a dot at either end)"
   if (token === "*" || token === ">" || token.includes("*") || token.includes(">"))
     return `token ${JSON.stringify(token)} contains a wildcard (* or >)`
+  // Before whitespace: a CR, LF or tab is named as the control character it is.
+  const control = CONTROL.exec(token)?.[0]
+  if (control !== undefined)
+    return `token ${JSON.stringify(token)} contains the control character ${codePoint(control)}`
   if (/\s/.test(token)) return `token ${JSON.stringify(token)} contains whitespace`
-  if (CONTROL.test(token)) return `token ${JSON.stringify(token)} contains a control character`
   return `token ${JSON.stringify(token)} has a character outside A-Z a-z 0-9 _ -`
 }
 
