@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process"
 import { describe, expect, it } from "@effect/vitest"
 import { Result, Schema, SchemaIssue } from "effect"
 import fc from "fast-check"
@@ -128,5 +129,27 @@ describe("Codec.json", () => {
       }),
       { numRuns: 2000 }
     )
+  })
+
+  it("works where the runtime forbids generating code, by interpreting the schema", () => {
+    const core = new URL("../src/index.ts", import.meta.url).href
+    const script = `
+      import { Schema } from "effect"
+      import { Codec } from ${JSON.stringify(core)}
+      const codec = Codec.json(Schema.Struct({ id: Schema.String, total: Schema.Number }))
+      const decoded = codec.decode(Buffer.from('{"id":"o-1","total":2}'))
+      const refused = codec.decode(Buffer.from('{"id":1,"total":2}'))
+      const encoded = codec.encode({ id: "o-2", total: 3 })
+      console.log(JSON.stringify([decoded.success, refused.failure, Buffer.from(encoded.success).toString()]))`
+    const output = execFileSync(
+      process.execPath,
+      ["--disallow-code-generation-from-strings", "--input-type=module", "--eval", script],
+      { encoding: "utf8", cwd: new URL(".", import.meta.url) }
+    )
+    expect(JSON.parse(output)).toEqual([
+      { id: "o-1", total: 2 },
+      'Expected string\n  at ["id"]',
+      '{"id":"o-2","total":3}'
+    ])
   })
 })
