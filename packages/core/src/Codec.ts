@@ -21,10 +21,9 @@ const decoder = new TextDecoder("utf-8", { fatal: true })
 
 /**
  * JSON text validated by `schema` in both directions: the value is encoded with the schema, then stringified.
- * The schema is compiled with Effect's JIT compiler (once per schema, for the whole process): interpreting it
- * on every message cost several times as much (twelve times for a struct of seven fields). Where it cannot
- * compile (a runtime that forbids `new Function`), Effect goes on interpreting it; results and failure
- * messages are the same either way.
+ * The schema is compiled with Effect's JIT compiler (once per schema, for the whole process), since it runs
+ * on every message. Where it cannot compile (a runtime that forbids `new Function`), Effect goes on
+ * interpreting it; results and failure messages are the same either way.
  */
 export const json = <A, I>(schema: Schema.Codec<A, I>): Codec<A> => {
   SchemaJITCompiler.enable(schema.ast)
