@@ -36,7 +36,8 @@ import {
   TransportUnavailable
 } from "@sluice/core"
 import { Cause, type Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
-import { type ConnectionSettings, open, redactorOf } from "./internal/connection.ts"
+import { readAckSubject } from "./internal/ackSubject.ts"
+import { type ConnectionSettings, inboxPrefixOf, open, redactorOf } from "./internal/connection.ts"
 import { ackWaitsOf, consumerConfigOf, consumerSettingsOf, DEFAULT_MAX_IN_FLIGHT } from "./internal/consumerConfig.ts"
 import { millis, nanos } from "./internal/durations.ts"
 import {
@@ -49,8 +50,9 @@ import {
   unavailable
 } from "./internal/errors.ts"
 import { type DeliveryHost, NatsDelivery } from "./internal/NatsDelivery.ts"
-import { streamName } from "./internal/names.ts"
+import { pullSubject, streamName } from "./internal/names.ts"
 import { Puller } from "./internal/Puller.ts"
+import { pullSettingsOf } from "./internal/pullSettings.ts"
 import { wireHeaderBytes, wireHeadersOf } from "./internal/records.ts"
 import { changedSettings, type Storage, streamConfigOf } from "./internal/streamConfig.ts"
 
@@ -64,14 +66,17 @@ export interface NatsTransportOptions extends ConnectionSettings {
   readonly replicas?: number
   /** How long a publish waits for its confirmation, and an API call for its answer. Default 5 seconds. */
   readonly requestTimeout?: Duration.Input
-  /** Most messages one pull asks for, a count. Default 1000 (never more than the subscription's `maxInFlight`). */
+  /** Most messages one pull asks for, a count of at least 1. Default 1000 (never more than the subscription's `maxInFlight`). */
   readonly pullBatch?: number
   /**
    * How long a pull waits at the server for messages. A closed subscription hands back messages that
    * reach it late after at most this long. Default 3 seconds.
    */
   readonly pullExpires?: Duration.Input
-  /** How often a waiting pull hears from the server; two missed heartbeats make a new pull. Default 1 second. */
+  /**
+   * How often a waiting pull hears from the server; two missed heartbeats make a new pull. Default 1 second;
+   * at most half of `pullExpires` (the server refuses a pull with more; `make` fails with `InvalidConfig`).
+   */
   readonly heartbeat?: Duration.Input
   /**
    * Members a group has at most, a count. Each member holds at most its `maxInFlight` unsettled messages;
@@ -97,9 +102,15 @@ export const features: TransportFeatures = {
   countsMissed: false
 }
 
-/** Connects to NATS (or uses `options.connection`) for as long as the scope lasts. */
-export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transport, TransportUnavailable, Scope.Scope> =>
+/**
+ * Connects to NATS (or uses `options.connection`) for as long as the scope lasts. Fails with `InvalidConfig`,
+ * before connecting, when the pull settings are ones the server would refuse.
+ */
+export const make = (
+  options: NatsTransportOptions = {}
+): Effect.Effect<Transport, TransportUnavailable | InvalidConfig, Scope.Scope> =>
   Effect.gen(function* () {
+    const pull = yield* Effect.fromResult(pullSettingsOf(options))
     const redact = redactorOf(options)
     const nc =
       options.connection ??
@@ -126,9 +137,6 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
     const maxPayloadBytes = serverMaxPayload - HEADER_ROOM
     const storage = options.storage ?? "file"
     const replicas = options.replicas ?? 1
-    const pullBatch = options.pullBatch ?? 1000
-    const expiresMillis = millis(options.pullExpires ?? "3 seconds")
-    const heartbeatMillis = millis(options.heartbeat ?? "1 second")
     const membersPerGroup = options.membersPerGroup ?? 64
     const inactiveNanos = nanos(options.broadcastInactiveThreshold ?? "1 minute")
 
@@ -300,7 +308,6 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
           group === undefined
             ? yield* broadcastConsumer(stream, topic, subscription)
             : yield* joinGroup(stream, topic, group, subscription)
-        const consumer = yield* call("subscribe", topic, () => js.consumers.get(stream, name))
 
         const queue = yield* Queue.unbounded<Delivery, TransportError | Cause.Done>()
         const maxInFlight = subscription.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
@@ -340,16 +347,14 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
         yield* Effect.acquireRelease(
           Effect.sync(() => {
             puller = new Puller(
-              consumer,
-              {
-                maxInFlight,
-                batch: pullBatch,
-                expiresMillis,
-                heartbeatMillis,
-                retryMillis: Math.min(1000, heartbeatMillis)
-              },
+              nc,
+              pullSubject(stream, name),
+              inboxPrefixOf(nc),
+              { ...pull, maxInFlight, retryMillis: Math.min(1000, pull.heartbeatMillis) },
               (message) => {
-                const delivery = new NatsDelivery(topic, message, host)
+                const info = readAckSubject(message.reply ?? "")
+                if (info === undefined) return undefined
+                const delivery = new NatsDelivery(topic, message, info, host)
                 Queue.offerUnsafe(queue, delivery)
                 return delivery.held
               },
@@ -421,10 +426,13 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
   })
 
 /** The NATS transport as the `TransportService` of a layer; the connection closes with the layer. */
-export const layer = (options: NatsTransportOptions = {}): Layer.Layer<TransportService, TransportUnavailable> =>
-  Layer.effect(TransportService, make(options))
+export const layer = (
+  options: NatsTransportOptions = {}
+): Layer.Layer<TransportService, TransportUnavailable | InvalidConfig> => Layer.effect(TransportService, make(options))
 
 /** Options for `Sluice.connect` that use NATS: `await Sluice.connect(nats({ servers }))`. */
 export const nats = (
   options: NatsTransportOptions = {}
-): { readonly transport: Layer.Layer<TransportService, TransportUnavailable> } => ({ transport: layer(options) })
+): { readonly transport: Layer.Layer<TransportService, TransportUnavailable | InvalidConfig> } => ({
+  transport: layer(options)
+})

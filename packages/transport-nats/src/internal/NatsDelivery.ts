@@ -1,7 +1,7 @@
-import type { JsMsg } from "@nats-io/jetstream"
+import type { Msg } from "@nats-io/transport-node"
 import type { Delivery, TransportError } from "@sluice/core"
 import { type Duration, Effect } from "effect"
-import { type AckSubjectInfo, readAckSubject } from "./ackSubject.ts"
+import type { AckSubjectInfo } from "./ackSubject.ts"
 import { millis } from "./durations.ts"
 import { unavailable } from "./errors.ts"
 import type { Held } from "./Puller.ts"
@@ -19,19 +19,16 @@ export interface DeliveryHost {
   readonly redact: Redactor
 }
 
-// The ack subject is on the JetStream message, though not in its type.
-const ackSubjectOf = (message: JsMsg): string => (message as JsMsg & { readonly reply: string }).reply
-
-/** The client's reading of the ack subject, for a form `readAckSubject` does not know; it throws on a non-JetStream message. */
-const infoOf = (message: JsMsg): AckSubjectInfo => {
-  const { deliveryCount, streamSequence, timestampNanos } = message.info
-  return { deliveryCount, streamSequence, publishedAtMillis: Math.floor(timestampNanos / 1_000_000) }
-}
+// What JetStream reads on a message's ack subject, as the client sends them.
+const ACK = Uint8Array.of(43, 65, 67, 75) // +ACK
+const TERM = Uint8Array.of(43, 84, 69, 82, 77) // +TERM
+const WORKING = Uint8Array.of(43, 87, 80, 73) // +WPI
 
 /**
- * A JetStream message as a {@link Delivery}. Settling it sends the ack, nak or term at once (JetStream
- * acks are fire-and-forget; a lost one means a redelivery, never a loss) and frees its place in the
- * subscriber's in-flight bound. Its headers are decoded when first read: many handlers never do.
+ * A JetStream message as a {@link Delivery}: a NATS message whose reply subject is its ack subject.
+ * Settling it sends the ack, nak or term at once (JetStream acks are fire-and-forget; a lost one means a
+ * redelivery, never a loss) and frees its place in the subscriber's in-flight bound. Its headers are
+ * decoded when first read: many handlers never do.
  */
 export class NatsDelivery implements Delivery {
   readonly topic: string
@@ -40,13 +37,13 @@ export class NatsDelivery implements Delivery {
   readonly publishedAt: number
   readonly attempt: number
   readonly held: Held
-  readonly #message: JsMsg
+  readonly #message: Msg
   readonly #host: DeliveryHost
   #labels: ReturnType<typeof labelsOf> | undefined
   #settled = false
 
-  constructor(topic: string, message: JsMsg, host: DeliveryHost) {
-    const info = readAckSubject(ackSubjectOf(message)) ?? infoOf(message)
+  /** @param info What the message's ack subject (its reply subject) says: only a message with one is a delivery. */
+  constructor(topic: string, message: Msg, info: AckSubjectInfo, host: DeliveryHost) {
     this.topic = topic
     this.sequence = info.streamSequence
     this.payload = message.data
@@ -83,7 +80,8 @@ export class NatsDelivery implements Delivery {
    * settlements, and a pull it saw first would deliver a later message before this one.
    */
   nak(delay?: Duration.Input): Effect.Effect<void, TransportError> {
-    const subject = ackSubjectOf(this.#message)
+    // Set: the message was taken for a delivery because it has one.
+    const subject = this.#message.reply as string
     const payload =
       delay === undefined
         ? "-NAK"
@@ -109,7 +107,7 @@ export class NatsDelivery implements Delivery {
   get working(): Effect.Effect<void, TransportError> {
     return Effect.try({
       try: () => {
-        this.#message.working()
+        this.#message.respond(WORKING)
         this.held.deadline = Date.now() + this.#host.ackWaitMillis(this.attempt)
       },
       catch: (error) => unavailable("working", error, this.#host.redact)
@@ -125,8 +123,7 @@ export class NatsDelivery implements Delivery {
     if (this.#settled) return Effect.void
     this.#settled = true
     try {
-      if (operation === "ack") this.#message.ack()
-      else this.#message.term()
+      this.#message.respond(operation === "ack" ? ACK : TERM)
       return Effect.void
     } catch (error) {
       return Effect.fail(unavailable(operation, error, this.#host.redact))

@@ -6,17 +6,30 @@
  * asks for idle heartbeats, so a pull lost in a server restart or a leader
  * change is noticed within two heartbeats and made again.
  *
+ * Every pull of a subscriber answers to one inbox subscription, made once: a
+ * pull costs one publish, written with the acks of the same turn. The client's
+ * `fetch` subscribes and unsubscribes an inbox of its own for each pull: two
+ * more writes per pull, and interest that the server (and a cluster's routes)
+ * must track.
+ *
  * JetStream (2.9) cannot cancel a pull, and mishandles a redelivery it sends
  * to a pull whose inbox lost its subscriber: the message is lost until its ack
- * wait, and the consumer re-sends a newer message as new (a duplicate). So
- * `stop` unsubscribes every pull at once (new messages then go elsewhere), and
- * tells until when its pulls may linger at the server: a nak sent before then
- * would reach one of them.
+ * wait, and the consumer re-sends a newer message as new (a duplicate). So the
+ * inbox stays subscribed while the subscriber runs; `stop` unsubscribes it (new
+ * messages then go elsewhere) and tells until when its pulls may linger at the
+ * server: a nak sent before then would reach one of them.
  */
-import type { ConsumeCallback, Consumer, ConsumerMessages, FetchMessages, JsMsg } from "@nats-io/jetstream"
+import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node"
+import { nanos } from "./durations.ts"
 
 /** The server times a pull from when it gets it, a little after it was sent: allow for that, in milliseconds. */
 const LINGER_MARGIN_MILLIS = 500
+/** Watchdog ticks in a row without a word from the server that mean the outstanding pulls are gone. */
+const MISSED_HEARTBEATS = 2
+/** The status of a waiting pull's heartbeat. */
+const HEARTBEAT = 100
+/** The header of a pull's end (expired, or cut short) that says how many of its messages it did not deliver. */
+const PENDING_MESSAGES = "Nats-Pending-Messages"
 
 export interface PullerOptions {
   /** Most messages held unsettled, a count. */
@@ -27,7 +40,7 @@ export interface PullerOptions {
   readonly expiresMillis: number
   /** How often the server signals that a waiting pull is alive, in milliseconds. */
   readonly heartbeatMillis: number
-  /** Pause after a failed pull before the next one, in milliseconds. */
+  /** Pause after failed pulls before the next one, in milliseconds. */
   readonly retryMillis: number
 }
 
@@ -39,37 +52,78 @@ export interface Held {
   released: boolean
 }
 
+/** Why the outstanding pulls were given up. */
+export class PullFailed extends Error {
+  override readonly name = "PullFailed"
+}
+
 export class Puller {
-  readonly #consumer: Consumer
+  readonly #connection: NatsConnection
+  /** The JetStream API subject a pull is published to. */
+  readonly #pullSubject: string
   readonly #options: PullerOptions
-  readonly #receive: (message: JsMsg) => Held
+  readonly #receive: (message: Msg) => Held | undefined
   readonly #recover: (error: unknown) => Promise<boolean>
   readonly #held = new Set<Held>()
-  readonly #pulls = new Set<ConsumerMessages>()
+  readonly #inboxPrefix: string
+  readonly #subscription: Subscription
+  readonly #timers: ReadonlyArray<ReturnType<typeof setInterval>>
+  /** A pull's JSON up to its batch size, which ends it. */
+  readonly #pullRequest: string
+  /**
+   * Where the current pulls answer. It changes when pulls are given up, so that the end of one of those,
+   * which the server may still send, is not taken for the end of a later pull.
+   */
+  #inbox: string
+  #inboxes = 0
   /** When the latest pull was asked for, in ms since the epoch. */
   #lastPullAt = 0
+  /** Messages asked for and not yet delivered. */
   #requested = 0
+  /** The server sent something since the watchdog's last tick, or a pull was just made. */
+  #heard = false
+  #missedHeartbeats = 0
+  /** Pulls were given up; no new pull until `recover` answered and the old ones are gone. */
+  #recovering = false
   #running = true
-  #sweeper: ReturnType<typeof setInterval> | undefined
 
   /**
-   * @param receive Takes a message the server delivered, and returns its hold.
-   * @param recover Decides after a failed pull: resolve true to pull again, false to stop.
+   * @param pullSubject The consumer's `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>` subject.
+   * @param inboxPrefix The connection's inbox prefix, when it has one of its own.
+   * @param receive Takes a message the server delivered and returns its hold; `undefined` when it is no delivery.
+   * @param recover Decides after failed pulls: resolve true to pull again, false to stop.
    * @param sweepMillis How often holds whose ack wait passed are released, in milliseconds.
    */
   constructor(
-    consumer: Consumer,
+    connection: NatsConnection,
+    pullSubject: string,
+    inboxPrefix: string | undefined,
     options: PullerOptions,
-    receive: (message: JsMsg) => Held,
+    receive: (message: Msg) => Held | undefined,
     recover: (error: unknown) => Promise<boolean>,
     sweepMillis: number
   ) {
-    this.#consumer = consumer
+    this.#connection = connection
+    this.#pullSubject = pullSubject
     this.#options = options
     this.#receive = receive
     this.#recover = recover
-    this.#sweeper = setInterval(() => this.#sweep(), sweepMillis)
-    this.#sweeper.unref()
+    this.#pullRequest = `{"expires":${nanos(options.expiresMillis)},"idle_heartbeat":${nanos(options.heartbeatMillis)},"batch":`
+    this.#inboxPrefix = createInbox(inboxPrefix)
+    this.#inbox = `${this.#inboxPrefix}.0`
+    this.#subscription = connection.subscribe(`${this.#inboxPrefix}.*`, {
+      callback: (error, message) => (error ? this.#failed(error) : this.#onMessage(message))
+    })
+    // It closes when `stop` unsubscribes it, or with the connection.
+    void this.#subscription.closed.then(
+      () => this.#failed(new PullFailed("the subscription closed")),
+      (error: unknown) => this.#failed(error)
+    )
+    const sweeper = setInterval(() => this.#sweep(), sweepMillis)
+    const watchdog = setInterval(() => this.#checkHeartbeats(), options.heartbeatMillis)
+    sweeper.unref()
+    watchdog.unref()
+    this.#timers = [sweeper, watchdog]
     this.#pump()
   }
 
@@ -86,10 +140,79 @@ export class Puller {
    * a message handed back with a nak before then may be lost to one of them until its ack wait.
    */
   stop(): number {
-    this.#running = false
-    clearInterval(this.#sweeper)
-    for (const pull of this.#pulls) pull.stop()
+    if (this.#running) {
+      this.#running = false
+      for (const timer of this.#timers) clearInterval(timer)
+      this.#subscription.unsubscribe()
+    }
+    return this.#pullsGoneAt()
+  }
+
+  #pullsGoneAt(): number {
     return this.#lastPullAt + this.#options.expiresMillis + LINGER_MARGIN_MILLIS
+  }
+
+  #onMessage(message: Msg): void {
+    this.#heard = true
+    // A delivery comes on its topic's subject; a pull's status (heartbeat, end) on the pull's inbox.
+    if (!message.subject.startsWith(this.#inboxPrefix)) {
+      if (this.#requested > 0) this.#requested--
+      if (!this.#running) {
+        message.respond("-NAK")
+        return
+      }
+      const held = this.#receive(message)
+      if (held !== undefined) this.#held.add(held)
+      // Every pull is answered: what is free, even short of the threshold, may be asked for now.
+      if (this.#requested === 0) this.#pump()
+      return
+    }
+    const code = message.headers?.code ?? 0
+    if (code === HEARTBEAT || message.subject !== this.#inbox) return
+    const undelivered = Number.parseInt(message.headers?.get(PENDING_MESSAGES) ?? "", 10)
+    if (Number.isNaN(undelivered)) {
+      // Refused, or ended without saying what it did not deliver (consumer deleted, a limit exceeded).
+      const reason = `${code} ${message.headers?.description ?? ""}`.trim()
+      this.#failed(new PullFailed(`the server ended a pull: ${reason}`))
+      return
+    }
+    this.#requested = Math.max(0, this.#requested - undelivered)
+    this.#pump()
+  }
+
+  /** Pulls are outstanding and the server went silent: they are gone (server restart, leader change). */
+  #checkHeartbeats(): void {
+    if (this.#heard || this.#requested === 0 || this.#recovering) {
+      this.#heard = false
+      this.#missedHeartbeats = 0
+      return
+    }
+    if (++this.#missedHeartbeats >= MISSED_HEARTBEATS) this.#failed(new PullFailed("heartbeats missed"))
+  }
+
+  /** Gives the outstanding pulls up, and pulls again once `recover` says so and they are gone. */
+  #failed(error: unknown): void {
+    if (!this.#running || this.#recovering) return
+    this.#recovering = true
+    this.#requested = 0
+    this.#missedHeartbeats = 0
+    this.#inbox = `${this.#inboxPrefix}.${++this.#inboxes}`
+    this.#recover(error).then(
+      (again) => {
+        if (!again) {
+          this.stop()
+          return
+        }
+        // A pull given up may still be waiting at the server (one that only went quiet): what it
+        // delivered on top of new pulls would exceed the bound.
+        const wait = Math.max(this.#options.retryMillis, this.#pullsGoneAt() - Date.now())
+        setTimeout(() => {
+          this.#recovering = false
+          this.#pump()
+        }, wait)
+      },
+      () => this.stop()
+    )
   }
 
   /** The server redelivers a message whose ack wait passed, so it no longer counts against this member. */
@@ -111,54 +234,20 @@ export class Puller {
     const size = Math.min(batch, maxInFlight)
     // Ask again once half a pull's worth is free, so that a pull is in flight while messages are processed.
     const threshold = Math.max(1, Math.floor(size / 2))
-    while (this.#running) {
+    while (this.#running && !this.#recovering) {
       const free = maxInFlight - this.#held.size - this.#requested
       const want = Math.min(free, size)
       if (want <= 0 || (this.#requested > 0 && want < threshold)) return
       this.#requested += want
-      void this.#pull(want)
-    }
-  }
-
-  async #pull(want: number): Promise<void> {
-    let received = 0
-    let failure: { readonly error: unknown } | undefined
-    try {
       this.#lastPullAt = Date.now()
-      // A callback, not an iterator: each message is taken as the client parses it, without a promise
-      // turn of its own. The client supports it on `fetch` as on `consume`, though only `consume` types it.
-      const options: FetchMessages & ConsumeCallback = {
-        max_messages: want,
-        expires: this.#options.expiresMillis,
-        idle_heartbeat: this.#options.heartbeatMillis,
-        callback: (message) => {
-          // After a reconnect the client asks again for a whole pull: what comes beyond it was never counted.
-          if (++received <= want) this.#requested--
-          if (this.#running) this.#held.add(this.#receive(message))
-          else message.nak()
-        }
-      }
-      const pull = await this.#consumer.fetch(options)
-      this.#pulls.add(pull)
-      if (!this.#running) pull.stop()
+      // The server's first heartbeat comes a heartbeat from now: the watchdog counts from here.
+      this.#heard = true
       try {
-        const error = await pull.closed()
-        if (error) throw error
-      } finally {
-        this.#pulls.delete(pull)
-      }
-    } catch (error) {
-      failure = { error }
-    }
-    this.#requested -= Math.max(0, want - received)
-    if (failure !== undefined && this.#running) {
-      const again = await this.#recover(failure.error)
-      if (!again) {
-        this.stop()
+        this.#connection.publish(this.#pullSubject, `${this.#pullRequest}${want}}`, { reply: this.#inbox })
+      } catch (error) {
+        this.#failed(error)
         return
       }
-      await new Promise((resolve) => setTimeout(resolve, this.#options.retryMillis))
     }
-    this.#pump()
   }
 }

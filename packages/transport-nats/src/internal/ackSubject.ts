@@ -5,7 +5,9 @@
  *
  * The server writes one of two forms (nats-server 2.9 the first):
  * - `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>`
- * - `$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>[.<token>]`
+ * - `$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>[.<token>...]`
+ *
+ * The second may grow tokens at its end; like the client, the reader ignores them.
  */
 
 export interface AckSubjectInfo {
@@ -17,10 +19,10 @@ export interface AckSubjectInfo {
 }
 
 const PREFIX = "$JS.ACK."
-/** Tokens of the longest form. */
-const MOST_TOKENS = 12
+/** Tokens of the long form before its tail: the reader needs no more. */
+const LONG_FORM_TOKENS = 11
 /** Where each token ends, reused: reading is synchronous. */
-const ends = new Int32Array(MOST_TOKENS)
+const ends = new Int32Array(LONG_FORM_TOKENS)
 /** Nanosecond digits dropped to read the timestamp in whole milliseconds. */
 const NANOS_PER_MILLI_DIGITS = 6
 
@@ -43,14 +45,14 @@ const decimal = (subject: string, from: number, to: number): number => {
 /** The delivery count, stream sequence and store time an ack subject carries; `undefined` when it is not one. */
 export const readAckSubject = (subject: string): AckSubjectInfo | undefined => {
   if (!subject.startsWith(PREFIX)) return undefined
-  let tokens = 0
-  for (let at = subject.indexOf(".", 0); at >= 0; at = subject.indexOf(".", at + 1)) {
-    if (tokens === MOST_TOKENS - 1) return undefined
-    ends[tokens++] = at
-  }
-  ends[tokens++] = subject.length
+  let dots = 0
+  for (let at = subject.indexOf("."); at >= 0 && dots < LONG_FORM_TOKENS; at = subject.indexOf(".", at + 1))
+    ends[dots++] = at
+  // Short of the long form, the last token ends with the subject; past it, what follows is its tail.
+  if (dots < LONG_FORM_TOKENS) ends[dots] = subject.length
+  const tokens = dots + 1
   // The index of the <delivered> token: the next four follow it.
-  const delivered = tokens === 9 ? 4 : tokens === 11 || tokens === 12 ? 6 : -1
+  const delivered = tokens === 9 ? 4 : tokens >= LONG_FORM_TOKENS ? 6 : -1
   if (delivered < 0) return undefined
   const deliveryCount = decimal(subject, startOf(delivered), endOf(delivered))
   const streamSequence = decimal(subject, startOf(delivered + 1), endOf(delivered + 1))

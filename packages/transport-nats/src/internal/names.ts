@@ -8,6 +8,10 @@
 /** The stream that stores a topic. */
 export const streamName = (topic: string): string => topic.replaceAll(".", "~")
 
+/** Where a pull for the next messages of a stream's consumer is published (the JetStream API's default prefix). */
+export const pullSubject = (stream: string, consumer: string): string =>
+  `$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`
+
 /** Headers Sluice adds on the wire and removes again on receipt. */
 export const WireHeaders = {
   /** JetStream's dedup id; Sluice's message id. */

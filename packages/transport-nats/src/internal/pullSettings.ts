@@ -1,0 +1,38 @@
+/**
+ * How a subscriber pulls, read from the transport's options and checked before anything connects: the
+ * server answers a pull whose heartbeat exceeds half its expiry with "400 Bad Request", so a subscriber
+ * with such settings would never receive a message.
+ */
+import { InvalidConfig } from "@sluice/core"
+import { type Duration, Result } from "effect"
+import { millis } from "./durations.ts"
+
+export interface PullSettings {
+  /** Most messages one pull asks for, a count. */
+  readonly batch: number
+  /** How long a pull waits at the server, in milliseconds. */
+  readonly expiresMillis: number
+  /** How often a waiting pull hears from the server, in milliseconds. */
+  readonly heartbeatMillis: number
+}
+
+export interface PullOptions {
+  readonly pullBatch?: number
+  readonly pullExpires?: Duration.Input
+  readonly heartbeat?: Duration.Input
+}
+
+export const pullSettingsOf = (options: PullOptions): Result.Result<PullSettings, InvalidConfig> => {
+  const batch = options.pullBatch ?? 1000
+  const expiresMillis = millis(options.pullExpires ?? "3 seconds")
+  const heartbeatMillis = millis(options.heartbeat ?? "1 second")
+  if (!Number.isSafeInteger(batch) || batch < 1)
+    return Result.fail(new InvalidConfig({ reason: `pullBatch must be a whole number of at least 1, not ${batch}` }))
+  if (!(heartbeatMillis > 0) || !(heartbeatMillis * 2 <= expiresMillis))
+    return Result.fail(
+      new InvalidConfig({
+        reason: `heartbeat (${heartbeatMillis} ms) must be above 0 and at most half of pullExpires (${expiresMillis} ms)`
+      })
+    )
+  return Result.succeed({ batch, expiresMillis, heartbeatMillis })
+}
