@@ -20,6 +20,7 @@ import {
 import { type Duration, Effect, Fiber, Schedule, Schema } from "effect"
 import { NatsTransport } from "../src/index.ts"
 import { NatsCluster, NatsServer } from "../src/testing/index.ts"
+import { eventually } from "./eventually.ts"
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -49,16 +50,6 @@ const recordOf = (topic: TopicOf.Topic<Job>, job: Job): OutgoingRecord => ({
   headers: {},
   payload: encoder.encode(JSON.stringify(job))
 })
-
-/** Waits until `check` holds, looking every 50 ms; fails the test naming `what` after `timeoutMs`. */
-const eventually = (what: string, check: () => boolean, timeoutMs: number) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    while (!check()) {
-      if (Date.now() > deadline) return expect.fail(`expected ${what} within ${timeoutMs} ms`)
-      yield* Effect.sleep("50 millis")
-    }
-  })
 
 /** Waits until the effect's value passes `check`; fails the test naming `what` after `timeoutMs`. */
 const eventuallyEffect = <A, E>(what: string, look: Effect.Effect<A, E>, check: (a: A) => boolean, timeoutMs: number) =>

@@ -2,7 +2,8 @@
  * How a member pulls, against real servers: a pull that ends unfilled is made again as soon as the server
  * ends it; a member whose group is deleted fails with `GroupNotFound`; a member whose server froze for
  * longer than two heartbeats gives its pulls up, pulls again only once they are gone at the server (so it
- * never holds more than its in-flight bound), and loses nothing.
+ * never holds more than its in-flight bound), and loses nothing. Pull settings the server would refuse
+ * fail the transport before it connects.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { jetstreamManager } from "@nats-io/jetstream"
@@ -11,6 +12,7 @@ import type { Delivery, OutgoingRecord, Transport } from "@sluice/core"
 import { Effect, Exit, Fiber, Stream } from "effect"
 import { NatsTransport } from "../src/index.ts"
 import { NatsServer } from "../src/testing/index.ts"
+import { eventually } from "./eventually.ts"
 
 let counter = 0
 const uniqueTopic = (label: string) => `pulls.${Date.now().toString(36)}.${label}-${++counter}`
@@ -31,16 +33,6 @@ const publish = (transport: Transport, topic: string, count: number) =>
     (batch) => transport.publish(batch),
     { discard: true }
   )
-
-/** Waits until `check` holds, looking every 20 ms; fails naming `what` after `timeoutMs`. */
-const eventually = (what: string, check: () => boolean, timeoutMs: number) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    while (!check()) {
-      if (Date.now() > deadline) return expect.fail(`expected ${what} within ${timeoutMs} ms`)
-      yield* Effect.sleep("20 millis")
-    }
-  })
 
 describe("NATS pulls", () => {
   it.live("a pull that ends unfilled is made again at once: a message published after a pull expired arrives", () =>
