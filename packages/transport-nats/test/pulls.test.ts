@@ -2,8 +2,8 @@
  * How a member pulls, against real servers: a pull that ends unfilled is made again as soon as the server
  * ends it; a member whose group is deleted fails with `GroupNotFound`; a member whose server froze for
  * longer than two heartbeats gives its pulls up, pulls again only once they are gone at the server (so it
- * never holds more than its in-flight bound), and loses nothing. Pull settings the server would refuse
- * fail the transport before it connects.
+ * never holds more than its in-flight bound), and loses nothing; so does a member whose server was killed
+ * and restarted. Pull settings the server would refuse fail the transport before it connects.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { jetstreamManager } from "@nats-io/jetstream"
@@ -95,57 +95,76 @@ describe("NATS pulls", () => {
     )
   )
 
+  /**
+   * Drains 1,000 messages with `maxInFlight` 20, settling each 40 ms after it arrives, while `fault` strikes
+   * the server once a third has arrived; returns the most unsettled messages the member held at once.
+   */
+  const drainThrough = (label: string, fault: (server: NatsServer.ProcessServer) => Promise<void>) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const server = yield* NatsServer.scopedProcess()
+        const maxInFlight = 20
+        const total = 1_000
+        const transport = yield* NatsTransport.make({
+          ...server.connectTarget,
+          heartbeat: "300 millis",
+          // Pulls that outlive a freeze: given up by the member, still waiting at the server when it thaws.
+          pullExpires: "4 seconds",
+          requestTimeout: "500 millis"
+        })
+        const topic = uniqueTopic(label.replaceAll(" ", "-"))
+        yield* transport.ensureTopic({ name: topic })
+        yield* publish(transport, topic, total)
+        const seen = new Set<number>()
+        let unsettled = 0
+        let highest = 0
+        // Acks sent while the server is down are lost: the messages come back after 2 s.
+        const deliveries = yield* transport.subscribe({ topic, group: "g", maxInFlight, ackWait: "2 seconds" })
+        yield* Effect.forkScoped(
+          Stream.runForEach(deliveries, (d) =>
+            Effect.gen(function* () {
+              seen.add(d.sequence)
+              highest = Math.max(highest, ++unsettled)
+              // Each message is settled 40 ms later, in a fiber of its own: about 500 messages a second.
+              yield* Effect.forkScoped(
+                Effect.andThen(
+                  Effect.sleep("40 millis"),
+                  Effect.suspend(() => {
+                    unsettled--
+                    return Effect.ignore(d.ack)
+                  })
+                )
+              )
+            })
+          )
+        )
+        yield* eventually("a third of the messages", () => seen.size >= total / 3, 10_000)
+        yield* Effect.promise(() => fault(server))
+        yield* eventually(`all ${total} messages`, () => seen.size === total, 30_000)
+        console.log(JSON.stringify({ case: label, total, received: seen.size, maxInFlight, highest }))
+        expect(highest).toBeLessThanOrEqual(maxInFlight)
+      })
+    )
+
   it.live(
     "a member whose server froze for several heartbeats pulls again, never holds more than its bound, and loses nothing",
     () =>
-      Effect.scoped(
-        Effect.gen(function* () {
-          const server = yield* NatsServer.scopedProcess()
-          const maxInFlight = 20
-          const total = 1_000
-          const transport = yield* NatsTransport.make({
-            ...server.connectTarget,
-            heartbeat: "300 millis",
-            // Pulls that outlive the freeze: given up by the member, still waiting at the server when it thaws.
-            pullExpires: "4 seconds",
-            requestTimeout: "500 millis"
-          })
-          const topic = uniqueTopic("frozen")
-          yield* transport.ensureTopic({ name: topic })
-          yield* publish(transport, topic, total)
-          const seen = new Set<number>()
-          let unsettled = 0
-          let highest = 0
-          const deliveries = yield* transport.subscribe({ topic, group: "g", maxInFlight })
-          yield* Effect.forkScoped(
-            Stream.runForEach(deliveries, (d) =>
-              Effect.gen(function* () {
-                seen.add(d.sequence)
-                highest = Math.max(highest, ++unsettled)
-                // Each message is settled 40 ms later, in a fiber of its own: about 500 messages a second.
-                yield* Effect.forkScoped(
-                  Effect.andThen(
-                    Effect.sleep("40 millis"),
-                    Effect.suspend(() => {
-                      unsettled--
-                      return Effect.ignore(d.ack)
-                    })
-                  )
-                )
-              })
-            )
-          )
-          yield* eventually("a third of the messages", () => seen.size >= total / 3, 10_000)
-          yield* Effect.promise(() => server.pause())
-          yield* Effect.sleep("3 seconds")
-          yield* Effect.promise(() => server.resume())
-          yield* eventually(`all ${total} messages`, () => seen.size === total, 20_000)
-          console.log(
-            JSON.stringify({ case: "server froze for 3 s", total, received: seen.size, maxInFlight, highest })
-          )
-          expect(highest).toBeLessThanOrEqual(maxInFlight)
-        })
-      ),
+      drainThrough("frozen for 3 s", async (server) => {
+        await server.pause()
+        await new Promise((resolve) => setTimeout(resolve, 3_000))
+        await server.resume()
+      }),
     40_000
+  )
+
+  it.live(
+    "a member whose server was down for 8 s pulls again once it is back, never holds more than its bound, and loses nothing",
+    () =>
+      drainThrough("down for 8 s", async (server) => {
+        await server.kill("SIGKILL")
+        await new Promise((resolve) => setTimeout(resolve, 8_000))
+        await server.restart()
+      }),
+    60_000
   )
 })
