@@ -51,7 +51,7 @@ import {
 } from "./internal/errors.ts"
 import { type DeliveryHost, NatsDelivery } from "./internal/NatsDelivery.ts"
 import { pullSubject, streamName } from "./internal/names.ts"
-import { Puller } from "./internal/Puller.ts"
+import { InboxClosed, Puller } from "./internal/Puller.ts"
 import { pullSettingsOf } from "./internal/pullSettings.ts"
 import { wireHeaderBytes, wireHeadersOf } from "./internal/records.ts"
 import { changedSettings, type Storage, streamConfigOf } from "./internal/streamConfig.ts"
@@ -327,9 +327,9 @@ export const make = (
           },
           redact
         }
-        /** After a failed pull: go on unless the connection is closed for good or the consumer is gone. */
+        /** After failed pulls: go on unless the connection or the pulls' inbox is closed for good, or the consumer is gone. */
         const recover = async (error: unknown): Promise<boolean> => {
-          if (nc.isClosed()) {
+          if (nc.isClosed() || error instanceof InboxClosed) {
             Queue.failCauseUnsafe(queue, Cause.fail(unavailable("subscribe", error, redact)))
             return false
           }

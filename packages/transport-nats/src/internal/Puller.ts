@@ -57,6 +57,11 @@ export class PullFailed extends Error {
   override readonly name = "PullFailed"
 }
 
+/** The inbox subscription ended without `stop` (the connection closed, or the server refused it): nothing more can arrive. */
+export class InboxClosed extends Error {
+  override readonly name = "InboxClosed"
+}
+
 export class Puller {
   readonly #connection: NatsConnection
   /** The JetStream API subject a pull is published to. */
@@ -91,7 +96,8 @@ export class Puller {
    * @param pullSubject The consumer's `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>` subject.
    * @param inboxPrefix The connection's inbox prefix, when it has one of its own.
    * @param receive Takes a message the server delivered and returns its hold; `undefined` when it is no delivery.
-   * @param recover Decides after failed pulls: resolve true to pull again, false to stop.
+   * @param recover Decides after failed pulls: resolve true to pull again, false to stop. Given an
+   *   {@link InboxClosed}, it must stop.
    * @param sweepMillis How often holds whose ack wait passed are released, in milliseconds.
    */
   constructor(
@@ -114,10 +120,10 @@ export class Puller {
     this.#subscription = connection.subscribe(`${this.#inboxPrefix}.*`, {
       callback: (error, message) => (error ? this.#failed(error) : this.#onMessage(message))
     })
-    // It closes when `stop` unsubscribes it, or with the connection.
+    // It closes when `stop` unsubscribes it, with the connection, or when the server refuses it.
     void this.#subscription.closed.then(
-      () => this.#failed(new PullFailed("the subscription closed")),
-      (error: unknown) => this.#failed(error)
+      (error) => this.#failed(new InboxClosed(`the pulls' inbox closed${error ? `: ${error.message}` : ""}`)),
+      (error: unknown) => this.#failed(new InboxClosed(`the pulls' inbox closed: ${String(error)}`))
     )
     const sweeper = setInterval(() => this.#sweep(), sweepMillis)
     const watchdog = setInterval(() => this.#checkHeartbeats(), options.heartbeatMillis)
