@@ -4,7 +4,8 @@
  * never exceed `maxInFlight`: the member's in-flight bound is exact on the
  * client, whatever the consumer's `max_ack_pending` says. Each pull expires and
  * asks for idle heartbeats, so a pull lost in a server restart or a leader
- * change is noticed within two heartbeats and made again.
+ * change is noticed within two heartbeats; it is made again once it would have
+ * expired, in case it was only delayed and still waits at the server.
  *
  * Every pull of a subscriber answers to one inbox subscription, made once: a
  * pull costs one publish, written with the acks of the same turn. The client's
