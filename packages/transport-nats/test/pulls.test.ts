@@ -3,7 +3,9 @@
  * ends it; a member whose group is deleted fails with `GroupNotFound`; a member whose server froze for
  * longer than two heartbeats gives its pulls up, pulls again only once they are gone at the server (so it
  * never holds more than its in-flight bound), and loses nothing; so does a member whose server was killed
- * and restarted. Pull settings the server would refuse fail the transport before it connects.
+ * and restarted. Pulls answer to the connection's own inbox prefix; a member whose connection is drained
+ * ends with `TransportUnavailable`. Pull settings the server would refuse fail the transport before it
+ * connects.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { jetstreamManager } from "@nats-io/jetstream"
@@ -71,6 +73,54 @@ describe("NATS pulls", () => {
       expect(tooSlow.message).toContain("at most half of pullExpires (2000 ms)")
       expect((yield* refused({ pullBatch: 0 }))._tag).toBe("InvalidConfig")
     })
+  )
+
+  it.live("a member pulls through the connection's own inbox prefix, where permissions allow no other inbox", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const server = yield* Effect.acquireRelease(
+          Effect.promise(() =>
+            NatsServer.start({
+              configText: `authorization { users: [ { user: "limited", password: "limited-pass", permissions: {
+                publish: { allow: ["$JS.API.>", "$JS.ACK.>", "pulls.>"] },
+                subscribe: { allow: ["_LIMITED.>"] }
+              } } ] }`
+            })
+          ),
+          (started) => Effect.promise(() => started.stop())
+        )
+        const transport = yield* NatsTransport.make({
+          servers: server.url,
+          user: "limited",
+          pass: "limited-pass",
+          connectionOptions: { inboxPrefix: "_LIMITED" }
+        })
+        const topic = uniqueTopic("inbox-prefix")
+        yield* transport.ensureTopic({ name: topic })
+        yield* publish(transport, topic, 3)
+        const deliveries = yield* transport.subscribe({ topic, group: "g" })
+        const received = yield* deliveries.pipe(Stream.take(3), Stream.runCollect, Effect.timeout("5 seconds"))
+        expect(received.map((d) => d.sequence)).toEqual([1, 2, 3])
+      })
+    )
+  )
+
+  it.live("a member on a connection the application drains ends with TransportUnavailable", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const server = yield* NatsServer.scoped()
+        const nc = yield* Effect.promise(() => connect(server.connectTarget))
+        const transport = yield* NatsTransport.make({ connection: nc })
+        const topic = uniqueTopic("drained")
+        yield* transport.ensureTopic({ name: topic })
+        const deliveries = yield* transport.subscribe({ topic, group: "g" })
+        const member = yield* Effect.forkScoped(Stream.runDrain(deliveries))
+        yield* Effect.sleep("300 millis")
+        yield* Effect.promise(() => nc.drain())
+        const exit = yield* Fiber.await(member).pipe(Effect.timeout("5 seconds"))
+        expect(JSON.stringify(exit)).toContain("TransportUnavailable")
+      })
+    )
   )
 
   it.live("a member whose group is deleted while it pulls fails with GroupNotFound", () =>

@@ -119,13 +119,12 @@ export class Puller {
     this.#inboxPrefix = createInbox(inboxPrefix)
     this.#inbox = `${this.#inboxPrefix}.0`
     this.#subscription = connection.subscribe(`${this.#inboxPrefix}.*`, {
-      callback: (error, message) => (error ? this.#failed(error) : this.#onMessage(message))
+      // An error here is the server refusing the subscription (permissions): it ends it.
+      callback: (error, message) => (error ? this.#inboxClosed(error) : this.#onMessage(message))
     })
     // It closes when `stop` unsubscribes it, with the connection, or when the server refuses it.
-    void this.#subscription.closed.then(
-      (error) => this.#failed(new InboxClosed(`the pulls' inbox closed${error ? `: ${error.message}` : ""}`)),
-      (error: unknown) => this.#failed(new InboxClosed(`the pulls' inbox closed: ${String(error)}`))
-    )
+    const closed = (error: unknown) => this.#inboxClosed(error)
+    void this.#subscription.closed.then(closed, closed)
     const sweeper = setInterval(() => this.#sweep(), sweepMillis)
     const watchdog = setInterval(() => this.#checkHeartbeats(), options.heartbeatMillis)
     sweeper.unref()
@@ -195,6 +194,15 @@ export class Puller {
       return
     }
     if (++this.#missedHeartbeats >= MISSED_HEARTBEATS) this.#failed(new PullFailed("heartbeats missed"))
+  }
+
+  /** Nothing more can arrive: the subscriber ends, whatever recovery is under way. */
+  #inboxClosed(cause: unknown): void {
+    if (!this.#running) return
+    this.#recovering = true
+    const reason = cause instanceof Error ? `: ${cause.message}` : ""
+    const stop = () => this.stop()
+    this.#recover(new InboxClosed(`the pulls' inbox closed${reason}`)).then(stop, stop)
   }
 
   /** Gives the outstanding pulls up, and pulls again once `recover` says so and they are gone. */
