@@ -221,10 +221,11 @@ export class Puller {
         // A pull given up may still be waiting at the server (one that only went quiet): what it
         // delivered on top of new pulls would exceed the bound.
         const wait = Math.max(this.#options.retryMillis, this.#pullsGoneAt() - Date.now())
+        // Unref'd: a stopped puller's pending retry must not keep the process alive.
         setTimeout(() => {
           this.#recovering = false
           this.#pump()
-        }, wait)
+        }, wait).unref()
       },
       () => this.stop()
     )
