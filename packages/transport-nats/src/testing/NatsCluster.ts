@@ -21,8 +21,12 @@ import { makeTempDir, removeTempDir } from "./internal/tempDir.ts"
 const PORT_ATTEMPTS = 3
 /** How long a started cluster may take to elect its JetStream meta leader, in milliseconds. */
 const META_LEADER_TIMEOUT_MS = 10_000
-/** How long {@link RunningCluster.streamLeader} waits for a stream leader on a live node, in milliseconds. */
-const STREAM_LEADER_TIMEOUT_MS = 15_000
+/**
+ * How long {@link RunningCluster.streamLeader} waits for a stream leader on a live node, in milliseconds.
+ * A failover elects one in 5 to 9 s here; an election that splits its vote starts over, and a loaded
+ * machine (the test suite runs files in parallel) once took more than 15 s.
+ */
+const STREAM_LEADER_TIMEOUT_MS = 30_000
 /** How long one connection attempt or JetStream request of {@link RunningCluster.streamLeader} may take, in milliseconds. */
 const REQUEST_TIMEOUT_MS = 1_000
 
