@@ -22,6 +22,7 @@
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node"
 import { nanos } from "./durations.ts"
+import type { PullSettings } from "./pullSettings.ts"
 
 /** The server times a pull from when it gets it, a little after it was sent: allow for that, in milliseconds. */
 const LINGER_MARGIN_MILLIS = 500
@@ -32,15 +33,9 @@ const HEARTBEAT = 100
 /** The header of a pull's end (expired, or cut short) that says how many of its messages it did not deliver. */
 const PENDING_MESSAGES = "Nats-Pending-Messages"
 
-export interface PullerOptions {
+export interface PullerOptions extends PullSettings {
   /** Most messages held unsettled, a count. */
   readonly maxInFlight: number
-  /** Most messages asked for by one pull, a count. */
-  readonly batch: number
-  /** How long a pull waits for messages before the server ends it, in milliseconds. */
-  readonly expiresMillis: number
-  /** How often the server signals that a waiting pull is alive, in milliseconds. */
-  readonly heartbeatMillis: number
   /** Pause after failed pulls before the next one, in milliseconds. */
   readonly retryMillis: number
 }
