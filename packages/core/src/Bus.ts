@@ -325,7 +325,8 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
           return giveUp(delivery, message)
         }
         return Effect.matchCauseEffect(handler(message), {
-          onSuccess: () => {
+          // Declared with its parameter: Effect wraps a callback of another arity in a closure, per message.
+          onSuccess: (_: unknown) => {
             held.release(hold)
             return message.settled ? Effect.void : delivery.ack
           },

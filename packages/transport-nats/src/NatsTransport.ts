@@ -51,6 +51,7 @@ import {
 } from "./internal/errors.ts"
 import { type DeliveryHost, NatsDelivery } from "./internal/NatsDelivery.ts"
 import { pullSubject, streamName } from "./internal/names.ts"
+import { commandWriterOf, Outbox } from "./internal/Outbox.ts"
 import { InboxClosed, Puller } from "./internal/Puller.ts"
 import { pullSettingsOf } from "./internal/pullSettings.ts"
 import { wireHeaderBytes, wireHeadersOf } from "./internal/records.ts"
@@ -119,6 +120,7 @@ export const make = (
         (connection) => Effect.promise(() => connection.close().catch(() => undefined))
       ))
     const timeout = millis(options.requestTimeout ?? "5 seconds")
+    const outbox = new Outbox(nc, commandWriterOf(nc))
     const js: JetStreamClient = jetstream(nc, { timeout })
     const jsm: JetStreamManager = yield* Effect.tryPromise({
       try: () => jetstreamManager(nc, { timeout }),
@@ -317,6 +319,7 @@ export const make = (
         const host: DeliveryHost = {
           ackWaitMillis: (attempt) => ackWaits[Math.min(attempt, ackWaits.length) - 1] as number,
           release: (held) => puller?.release(held),
+          send: (subject, payload) => outbox.publish(subject, payload),
           confirm: (subject, payload) => {
             const wait = lingerUntil - Date.now()
             if (wait <= 0) return nc.request(subject, payload, { timeout })
@@ -348,6 +351,7 @@ export const make = (
           Effect.sync(() => {
             puller = new Puller(
               nc,
+              outbox,
               pullSubject(stream, name),
               inboxPrefixOf(nc),
               { ...pull, maxInFlight, retryMillis: Math.min(1000, pull.heartbeatMillis) },

@@ -14,20 +14,18 @@ export interface DeliveryHost {
   readonly ackWaitMillis: (attempt: number) => number
   /** Sends a settlement to the server and waits for its confirmation. */
   readonly confirm: (subject: string, payload: string) => Promise<unknown>
+  /** Sends a settlement to the server without waiting; throws when the connection is closed. */
+  readonly send: (subject: string, payload: string) => void
   /** The delivery no longer counts against the subscriber's in-flight bound. */
   readonly release: (held: Held) => void
   readonly redact: Redactor
 }
 
-// What JetStream reads on a message's ack subject, as the client sends them.
-const ACK = Uint8Array.of(43, 65, 67, 75) // +ACK
-const TERM = Uint8Array.of(43, 84, 69, 82, 77) // +TERM
-const WORKING = Uint8Array.of(43, 87, 80, 73) // +WPI
-
 /**
  * A JetStream message as a {@link Delivery}: a NATS message whose reply subject is its ack subject.
- * Settling it sends the ack, nak or term at once (JetStream acks are fire-and-forget; a lost one means a
- * redelivery, never a loss) and frees its place in the subscriber's in-flight bound. Its headers are
+ * Settling it sends the ack, nak or term at once, an ack or term with the other commands of its turn (JetStream
+ * acks are fire-and-forget; a lost one means a redelivery, never a loss), and frees its place in the
+ * subscriber's in-flight bound. Its headers are
  * decoded when first read: many handlers never do.
  */
 export class NatsDelivery implements Delivery {
@@ -38,6 +36,8 @@ export class NatsDelivery implements Delivery {
   readonly attempt: number
   readonly held: Held
   readonly #message: Msg
+  /** Where settlements go: the message's reply subject. */
+  readonly #ackSubject: string
   readonly #host: DeliveryHost
   #labels: ReturnType<typeof labelsOf> | undefined
   #settled = false
@@ -51,6 +51,8 @@ export class NatsDelivery implements Delivery {
     this.attempt = info.deliveryCount
     this.held = { deadline: Date.now() + host.ackWaitMillis(this.attempt), released: false }
     this.#message = message
+    // Set: the message was taken for a delivery because it has one.
+    this.#ackSubject = message.reply as string
     this.#host = host
   }
 
@@ -80,8 +82,7 @@ export class NatsDelivery implements Delivery {
    * settlements, and a pull it saw first would deliver a later message before this one.
    */
   nak(delay?: Duration.Input): Effect.Effect<void, TransportError> {
-    // Set: the message was taken for a delivery because it has one.
-    const subject = this.#message.reply as string
+    const subject = this.#ackSubject
     const payload =
       delay === undefined
         ? "-NAK"
@@ -107,7 +108,7 @@ export class NatsDelivery implements Delivery {
   get working(): Effect.Effect<void, TransportError> {
     return Effect.try({
       try: () => {
-        this.#message.respond(WORKING)
+        this.#host.send(this.#ackSubject, "+WPI")
         this.held.deadline = Date.now() + this.#host.ackWaitMillis(this.attempt)
       },
       catch: (error) => unavailable("working", error, this.#host.redact)
@@ -123,7 +124,7 @@ export class NatsDelivery implements Delivery {
     if (this.#settled) return Effect.void
     this.#settled = true
     try {
-      this.#message.respond(operation === "ack" ? ACK : TERM)
+      this.#host.send(this.#ackSubject, operation === "ack" ? "+ACK" : "+TERM")
       return Effect.void
     } catch (error) {
       return Effect.fail(unavailable(operation, error, this.#host.redact))

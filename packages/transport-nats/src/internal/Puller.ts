@@ -8,7 +8,8 @@
  * expired, in case it was only delayed and still waits at the server.
  *
  * Every pull of a subscriber answers to one inbox subscription, made once: a
- * pull costs one publish, written with the acks of the same turn. The client's
+ * pull costs one publish, written after the acks of the same turn (the outbox
+ * keeps their order, so the server frees what they settle before it serves the pull). The client's
  * `fetch` subscribes and unsubscribes an inbox of its own for each pull: two
  * more writes per pull, and interest that the server (and a cluster's routes)
  * must track.
@@ -22,6 +23,7 @@
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node"
 import { nanos } from "./durations.ts"
+import type { Outbox } from "./Outbox.ts"
 import type { PullSettings } from "./pullSettings.ts"
 
 /** The server times a pull from when it gets it, a little after it was sent: allow for that, in milliseconds. */
@@ -59,7 +61,7 @@ export class InboxClosed extends Error {
 }
 
 export class Puller {
-  readonly #connection: NatsConnection
+  readonly #outbox: Outbox
   /** The JetStream API subject a pull is published to. */
   readonly #pullSubject: string
   readonly #options: PullerOptions
@@ -98,6 +100,7 @@ export class Puller {
    */
   constructor(
     connection: NatsConnection,
+    outbox: Outbox,
     pullSubject: string,
     inboxPrefix: string | undefined,
     options: PullerOptions,
@@ -105,7 +108,7 @@ export class Puller {
     recover: (error: unknown) => Promise<boolean>,
     sweepMillis: number
   ) {
-    this.#connection = connection
+    this.#outbox = outbox
     this.#pullSubject = pullSubject
     this.#options = options
     this.#receive = receive
@@ -254,7 +257,7 @@ export class Puller {
       // The server's first heartbeat comes a heartbeat from now: the watchdog counts from here.
       this.#heard = true
       try {
-        this.#connection.publish(this.#pullSubject, `${this.#pullRequest}${want}}`, { reply: this.#inbox })
+        this.#outbox.publish(this.#pullSubject, `${this.#pullRequest}${want}}`, this.#inbox)
       } catch (error) {
         this.#failed(error)
         return

@@ -1,0 +1,81 @@
+/**
+ * The outbox, against a real server: what it queues reaches the server in the order queued, with its reply
+ * subjects, whether it joins a turn's commands (through the client's command writer) or publishes them one
+ * by one (a client without that writer); a turn that queues more than one write's worth is written whole;
+ * a publish on a closed connection throws. The client this package depends on has the writer.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node"
+import { Effect } from "effect"
+import { type CommandWriter, commandWriterOf, Outbox } from "../src/internal/Outbox.ts"
+import { NatsServer } from "../src/testing/index.ts"
+import { eventually } from "./eventually.ts"
+
+let counter = 0
+const uniqueSubject = (label: string) => `outbox.${Date.now().toString(36)}.${label}-${++counter}`
+
+/** A connection to the test's server, closed with the scope. */
+const connection = (target: NatsServer.ConnectTarget) =>
+  Effect.acquireRelease(
+    Effect.promise(() => connect(target)),
+    (nc) => Effect.promise(() => nc.close())
+  )
+
+const writers: ReadonlyArray<readonly [string, (nc: NatsConnection) => CommandWriter | undefined]> = [
+  ["joined per turn", commandWriterOf],
+  ["published one by one", () => undefined]
+]
+
+describe("Outbox", () => {
+  it.live("the NATS client has the command writer that joins a turn's commands", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const server = yield* NatsServer.scoped()
+        const nc = yield* connection(server.connectTarget)
+        expect(new Outbox(nc, commandWriterOf(nc)).joinsCommands).toBe(true)
+      })
+    )
+  )
+
+  for (const [label, writerOf] of writers) {
+    it.live(`${label}: 5,000 commands of one turn reach the server in order, with their reply subjects`, () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const server = yield* NatsServer.scoped()
+          const sender = yield* connection(server.connectTarget)
+          const receiver = yield* connection(server.connectTarget)
+          const subject = uniqueSubject("order")
+          const received: Array<Msg> = []
+          receiver.subscribe(`${subject}.>`, {
+            callback: (_, message) => {
+              received.push(message)
+            }
+          })
+          yield* Effect.promise(() => receiver.flush())
+          const outbox = new Outbox(sender, writerOf(sender))
+          // About 200 KiB of commands: more than the outbox keeps before writing within the turn.
+          for (let i = 0; i < 5000; i++)
+            outbox.publish(`${subject}.${i}`, `+ACK ${i}`, i % 2 === 0 ? `${subject}.reply.${i}` : undefined)
+          yield* eventually("all 5,000 commands arrive", () => received.length === 5000, 5_000)
+          received.forEach((message, i) => {
+            expect(message.subject).toBe(`${subject}.${i}`)
+            expect(message.string()).toBe(`+ACK ${i}`)
+            expect(message.reply).toBe(i % 2 === 0 ? `${subject}.reply.${i}` : "")
+          })
+        })
+      )
+    )
+
+    it.live(`${label}: a publish on a closed connection throws`, () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const server = yield* NatsServer.scoped()
+          const nc = yield* Effect.promise(() => connect(server.connectTarget))
+          const outbox = new Outbox(nc, writerOf(nc))
+          yield* Effect.promise(() => nc.close())
+          expect(() => outbox.publish(uniqueSubject("closed"), "+ACK")).toThrow(/closed/i)
+        })
+      )
+    )
+  }
+})
