@@ -158,8 +158,9 @@ export class Puller {
 
   #onMessage(message: Msg): void {
     this.#heard = true
-    // A delivery comes on its topic's subject; a pull's status (heartbeat, end) on the pull's inbox.
-    if (!message.subject.startsWith(this.#inboxPrefix)) {
+    // A delivery carries its ack subject as its reply; a pull's status (heartbeat, end) comes to the pull's
+    // inbox with none. The reply is read anyway: the subject, read instead, would cost a decoding per message.
+    if (message.reply) {
       if (this.#requested > 0) this.#requested--
       if (!this.#running) {
         message.respond("-NAK")
