@@ -15,6 +15,7 @@ import {
   Layer,
   Result,
   Schedule,
+  Scheduler,
   Scope,
   Stream
 } from "effect"
@@ -31,6 +32,7 @@ import {
 import { deadLetterRecord } from "./internal/deadLetter.ts"
 import { nextMessageId } from "./internal/ids.ts"
 import { type Hold, KeepAlive } from "./internal/KeepAlive.ts"
+import { promptScheduler } from "./internal/promptScheduler.ts"
 import { type Message, ReceivedMessage } from "./Message.ts"
 import type { Topic } from "./Topic.ts"
 import {
@@ -140,6 +142,8 @@ const DEFAULT_MAX_DELIVERIES = 5
 const UNSETTLED_DELIVERIES = 5
 const DEFAULT_STOP_TIMEOUT = Duration.seconds(30)
 const DEFAULT_ACK_WAIT = Duration.seconds(30)
+/** Runs of consumer fibers per turn of the event loop that start from the microtask queue (see promptScheduler). */
+const PROMPT_RUNS_PER_TURN = 16
 const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
 
 /** The message of a delivery, or why its payload does not decode. */
@@ -159,6 +163,8 @@ const describeFailure = (cause: unknown): string => {
 const make = (transport: Transport, options: BusOptions = {}): BusShape => {
   const publishRetry = options.publishRetry ?? DEFAULT_PUBLISH_RETRY
   const ensured = new Set<string>()
+  // Consumers handle the messages of a read before the next read (see promptScheduler).
+  const consumerScheduler = promptScheduler(PROMPT_RUNS_PER_TURN)
 
   const ensure = (
     name: string,
@@ -385,7 +391,7 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
         stop,
         done: Effect.andThen(Fiber.join(dispatcher), workers.await)
       } satisfies Consumer
-    })
+    }).pipe(Effect.provideService(Scheduler.Scheduler, consumerScheduler))
 
   return {
     transport,
