@@ -9,10 +9,10 @@
  *
  * Every pull of a subscriber answers to one inbox subscription, made once: a
  * pull costs one publish, written after the acks of the same turn (the outbox
- * keeps their order, so the server frees what they settle before it serves the pull). The client's
- * `fetch` subscribes and unsubscribes an inbox of its own for each pull: two
- * more writes per pull, and interest that the server (and a cluster's routes)
- * must track.
+ * keeps their order, so the server frees what they settle before it serves
+ * the pull). The client's `fetch` subscribes and unsubscribes an inbox of its
+ * own for each pull: two more writes per pull, and interest that the server
+ * (and a cluster's routes) must track.
  *
  * JetStream (2.9) cannot cancel a pull, and mishandles a redelivery it sends
  * to a pull whose inbox lost its subscriber: the message is lost until its ack
