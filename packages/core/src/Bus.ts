@@ -143,7 +143,7 @@ const UNSETTLED_DELIVERIES = 5
 const DEFAULT_STOP_TIMEOUT = Duration.seconds(30)
 const DEFAULT_ACK_WAIT = Duration.seconds(30)
 /** Runs of consumer fibers per turn of the event loop that start from the microtask queue (see promptScheduler). */
-const PROMPT_RUNS_PER_TURN = 64
+const PROMPT_RUNS_PER_TURN = 16
 const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
 
 /** The message of a delivery, or why its payload does not decode. */
