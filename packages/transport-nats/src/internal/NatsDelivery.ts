@@ -23,10 +23,9 @@ export interface DeliveryHost {
 
 /**
  * A JetStream message as a {@link Delivery}: a NATS message whose reply subject is its ack subject.
- * Settling it sends the ack, nak or term at once, an ack or term with the other commands of its turn (JetStream
- * acks are fire-and-forget; a lost one means a redelivery, never a loss), and frees its place in the
- * subscriber's in-flight bound. Its headers are
- * decoded when first read: many handlers never do.
+ * Settling it sends the ack, nak or term at once, an ack or term with the other commands of its turn
+ * (JetStream acks are fire-and-forget; a lost one means a redelivery, never a loss), and frees its place in
+ * the subscriber's in-flight bound. Its headers are decoded when first read: many handlers never do.
  */
 export class NatsDelivery implements Delivery {
   readonly topic: string

@@ -41,11 +41,6 @@ export class Outbox {
     this.#write = write
   }
 
-  /** Whether commands are joined per turn, rather than published one by one. */
-  get joinsCommands(): boolean {
-    return this.#write !== undefined
-  }
-
   /**
    * Queues a publish of `payload` to `subject`, answered on `reply` when given. `payload` is ASCII (its
    * length is its size in bytes). Throws, as the client's `publish` does, when the connection is closed.
