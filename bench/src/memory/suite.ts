@@ -4,7 +4,7 @@
  *   group (concurrency 1 and 16), msgs/s and memory along the way;
  * - `latency`: one message at a time at a fixed rate, publish-to-handler p50/p99.
  */
-import { type CaseResult, type CaseSpec, log, type Suite } from "../runner.ts"
+import { type CaseResult, type CaseSpec, log, type Suite, type Turn } from "../runner.ts"
 import { collectGarbage, median, peakRssMB, rate, round, rounds } from "../stats.ts"
 import { payloadBytes, timedPayloadBytes } from "./order.ts"
 import * as params from "./params.ts"
@@ -75,13 +75,15 @@ const plan = (): ReadonlyArray<CaseSpec> => {
   return specs
 }
 
-const runThroughput = async (spec: CaseSpec): Promise<CaseResult> => {
+const runThroughput = async (spec: CaseSpec, turn: Turn): Promise<CaseResult> => {
+  await turn()
   const impl = await load(spec.impl)
   const startRssMB = round(process.memoryUsage.rss() / MB)
   const p = throughputParams(spec)
   await impl.throughput(params.warmupOf(p))
   const runs: Array<ThroughputRun> = []
   for (let i = 0; i < rounds(); i++) {
+    await turn()
     collectGarbage()
     runs.push(await impl.throughput(p))
   }
@@ -108,11 +110,13 @@ const runThroughput = async (spec: CaseSpec): Promise<CaseResult> => {
   }
 }
 
-const runLatency = async (spec: CaseSpec): Promise<CaseResult> => {
+const runLatency = async (spec: CaseSpec, turn: Turn): Promise<CaseResult> => {
+  await turn()
   const impl = await load(spec.impl)
   const startRssMB = round(process.memoryUsage.rss() / MB)
   const p = latencyParams(spec)
   await impl.latency(params.latencyWarmupOf(p))
+  await turn()
   collectGarbage()
   const run = await impl.latency(p)
   const summary = run.latencies.summary()
@@ -134,12 +138,12 @@ const ratio = (a: unknown, b: unknown): number =>
 export const suite: Suite = {
   name: "memory",
   plan,
-  run: (spec) => {
+  run: (spec, turn) => {
     switch (spec.case) {
       case "throughput":
-        return runThroughput(spec)
+        return runThroughput(spec, turn)
       case "latency":
-        return runLatency(spec)
+        return runLatency(spec, turn)
       default:
         return Promise.reject(new Error(`unknown case ${spec.case}`))
     }

@@ -15,6 +15,7 @@ import {
   StorageType
 } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
+import type { Turn } from "../runner.ts"
 import { type Lap, QuarterSamples, Stopwatch } from "../stats.ts"
 import { decodeOrder, encodeOrder } from "./order.ts"
 import { BASELINE, consumerName, type Run, type RunParams } from "./params.ts"
@@ -124,25 +125,27 @@ export const withClient = async <A>(target: Target, use: (client: Client) => Pro
   }
 }
 
-/** Runs `measure` once per round, each with fresh samples; keeps the last round's samples. */
+/** Runs `measure` once per round, each in a turn of its own and with fresh samples; keeps the last round's samples. */
 const measureRounds = async (
   params: RunParams,
+  turn: Turn,
   measure: (round: number, samples: QuarterSamples) => Promise<Lap>
 ): Promise<Pick<Run, "rounds" | "samples">> => {
   const rounds: Array<Lap> = []
   let samples = new QuarterSamples(params.messages)
   for (let round = 0; round < params.rounds; round++) {
     samples = new QuarterSamples(params.messages)
+    await turn()
     rounds.push(await measure(round, samples))
   }
   return { rounds, samples }
 }
 
-export const publishAsync = (target: Target, topic: string, params: RunParams): Promise<Run> =>
+export const publishAsync = (target: Target, topic: string, params: RunParams, turn: Turn): Promise<Run> =>
   withClient(target, async ({ js, jsm }) => {
     await createStream(jsm, topic, params.replicas)
     await publishWindowed(js, topic, 0, params.warmup, params.window)
-    const measured = await measureRounds(params, async (round, samples) => {
+    const measured = await measureRounds(params, turn, async (round, samples) => {
       const watch = new Stopwatch()
       watch.start()
       const first = params.warmup + round * params.messages
@@ -152,11 +155,11 @@ export const publishAsync = (target: Target, topic: string, params: RunParams): 
     return { ...measured, extra: {} }
   })
 
-export const publishSync = (target: Target, topic: string, params: RunParams): Promise<Run> =>
+export const publishSync = (target: Target, topic: string, params: RunParams, turn: Turn): Promise<Run> =>
   withClient(target, async ({ js, jsm }) => {
     await createStream(jsm, topic, params.replicas)
     for (let i = 0; i < params.warmup; i++) await js.publish(topic, encodeOrder(i), { msgID: nextId() })
-    const measured = await measureRounds(params, async (round, samples) => {
+    const measured = await measureRounds(params, turn, async (round, samples) => {
       const watch = new Stopwatch()
       watch.start()
       const first = params.warmup + round * params.messages
@@ -187,12 +190,12 @@ const unackedAfter = async (jsm: JetStreamManager, stream: string, durable: stri
  * ends each message's turn with a write of its ack alone and runs at less than half the rate.
  * The first `warmup` messages of a round are not timed.
  */
-export const consume = (target: Target, topic: string, params: RunParams): Promise<Run> =>
+export const consume = (target: Target, topic: string, params: RunParams, turn: Turn): Promise<Run> =>
   withClient(target, async ({ js, jsm }) => {
     const stream = streamOf(topic)
     const total = params.warmup + params.messages
     let unacked = 0
-    const measured = await measureRounds(params, async (round, samples) => {
+    const measured = await measureRounds(params, turn, async (round, samples) => {
       const durable = consumerName(BASELINE, round)
       await addDurable(jsm, stream, durable)
       const consumer = await js.consumers.get(stream, durable)

@@ -7,6 +7,7 @@
 import { Bus, Topic } from "@sluice/core"
 import { NatsTransport } from "@sluice/transport-nats"
 import { Deferred, Effect } from "effect"
+import type { Turn } from "../runner.ts"
 import { type Lap, QuarterSamples, Stopwatch } from "../stats.ts"
 import { makeOrder, Order } from "./order.ts"
 import { consumerName, type Run, type RunParams } from "./params.ts"
@@ -28,9 +29,10 @@ const setUp = (target: Target, name: string, params: RunParams) =>
     })
   )
 
-/** Runs `measure` once per round, each with fresh samples; keeps the last round's samples. */
+/** Runs `measure` once per round, each in a turn of its own and with fresh samples; keeps the last round's samples. */
 const measureRounds = <E, R>(
   params: RunParams,
+  turn: Turn,
   measure: (round: number, samples: QuarterSamples) => Effect.Effect<Lap, E, R>
 ) =>
   Effect.gen(function* () {
@@ -38,6 +40,7 @@ const measureRounds = <E, R>(
     let samples = new QuarterSamples(params.messages)
     for (let round = 0; round < params.rounds; round++) {
       samples = new QuarterSamples(params.messages)
+      yield* Effect.promise(turn)
       rounds.push(yield* measure(round, samples))
     }
     return { rounds, samples }
@@ -49,7 +52,7 @@ const orders = (first: number, count: number): Array<Order> => {
   return values
 }
 
-export const publishAsync = (target: Target, name: string, params: RunParams): Promise<Run> =>
+export const publishAsync = (target: Target, name: string, params: RunParams, turn: Turn): Promise<Run> =>
   Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
@@ -64,7 +67,7 @@ export const publishAsync = (target: Target, name: string, params: RunParams): P
             }
           })
         yield* publishRange(0, params.warmup, () => {})
-        const measured = yield* measureRounds(params, (round, samples) =>
+        const measured = yield* measureRounds(params, turn, (round, samples) =>
           Effect.gen(function* () {
             const watch = new Stopwatch()
             watch.start()
@@ -78,13 +81,13 @@ export const publishAsync = (target: Target, name: string, params: RunParams): P
     )
   )
 
-export const publishSync = (target: Target, name: string, params: RunParams): Promise<Run> =>
+export const publishSync = (target: Target, name: string, params: RunParams, turn: Turn): Promise<Run> =>
   Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
         const { bus, topic } = yield* setUp(target, name, params)
         for (let i = 0; i < params.warmup; i++) yield* bus.publish(topic, makeOrder(i))
-        const measured = yield* measureRounds(params, (round, samples) =>
+        const measured = yield* measureRounds(params, turn, (round, samples) =>
           Effect.gen(function* () {
             const watch = new Stopwatch()
             watch.start()
@@ -106,14 +109,14 @@ export const publishSync = (target: Target, name: string, params: RunParams): Pr
  * a group of its own (`sluice-<round>`); the handler only counts. The first `warmup` messages of a round
  * are not timed.
  */
-export const consume = (target: Target, name: string, params: RunParams): Promise<Run> =>
+export const consume = (target: Target, name: string, params: RunParams, turn: Turn): Promise<Run> =>
   Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
         const { bus, topic } = yield* setUp(target, name, params)
         const total = params.warmup + params.messages
         let unacked = 0
-        const measured = yield* measureRounds(params, (round, samples) =>
+        const measured = yield* measureRounds(params, turn, (round, samples) =>
           Effect.scoped(
             Effect.gen(function* () {
               const group = consumerName("sluice", round)

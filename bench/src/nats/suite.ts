@@ -9,7 +9,7 @@
  *   cluster with 3 replicas;
  * - `drain-memory`: a large backlog consumed, memory along the way.
  */
-import { type CaseResult, type CaseSpec, log, type Suite } from "../runner.ts"
+import { type CaseResult, type CaseSpec, log, type Suite, type Turn } from "../runner.ts"
 import { median, peakRssMB, rate, round } from "../stats.ts"
 import { payloadBytes } from "./order.ts"
 import * as params from "./params.ts"
@@ -65,9 +65,11 @@ const exitAfter = (seconds: number, what: string): void => {
   }, seconds * 1000).unref()
 }
 
-const run = async (spec: CaseSpec): Promise<CaseResult> => {
+const run = async (spec: CaseSpec, turn: Turn): Promise<CaseResult> => {
   const def = params.caseDef(spec.case)
   exitAfter(params.caseTimeoutSeconds(), `${spec.case} ${spec.impl}`)
+  // The first turn: loading the code, placing the consumers and warming up are work too.
+  await turn()
   const impl = await load(spec.impl)
   const startRssMB = round(process.memoryUsage.rss() / MB)
   const p = runParams(spec, def)
@@ -79,10 +81,10 @@ const run = async (spec: CaseSpec): Promise<CaseResult> => {
   if (def.cluster) await (await import("./placement.ts")).pin(target, topic, p.replicas, consumers)
   const measured =
     def.kind === "publish-async"
-      ? await impl.publishAsync(target, topic, p)
+      ? await impl.publishAsync(target, topic, p, turn)
       : def.kind === "publish-sync"
-        ? await impl.publishSync(target, topic, p)
-        : await impl.consume(target, topic, p)
+        ? await impl.publishSync(target, topic, p, turn)
+        : await impl.consume(target, topic, p, turn)
   const rounds = measured.rounds.map((lap) => rate(p.messages, lap.elapsedMs))
   const msgsPerSec = round(median(rounds), 0)
   const cpuUsPerMsg = round(median(measured.rounds.map((lap) => (lap.cpuMs * 1000) / p.messages)), 1)
