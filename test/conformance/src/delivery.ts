@@ -297,6 +297,29 @@ export const deliveryTests = (h: Harness) => {
       })
     )
 
+    h.test("a delivery whose ack wait passed no longer counts against maxInFlight: the member gets it again", () =>
+      Effect.gen(function* () {
+        const transport = yield* h.make
+        const topic = uniqueTopic("max-in-flight-expired")
+        yield* transport.ensureTopic({ name: topic })
+        yield* transport.publish([record(topic, "forgotten")])
+        // Settles only the second attempt: the first, left unsettled, fills the bound of 1 until its ack wait passes.
+        const subscriber = yield* subscribe(
+          transport,
+          { topic, group: uniqueGroup(), maxInFlight: 1, ackWait: "1 second" },
+          (d) => (d.attempt === 1 ? Effect.void : d.ack)
+        )
+        yield* receivedAtLeast(subscriber, 1)
+        yield* h.advance("1500 millis")
+        yield* receivedAtLeast(subscriber, 2)
+        yield* h.settle
+        expect(subscriber.received.map((d) => [bodies([d])[0], d.attempt])).toEqual([
+          ["forgotten", 1],
+          ["forgotten", 2]
+        ])
+      })
+    )
+
     h.test("a member never holds more than maxInFlight unsettled deliveries while it acks concurrently", () =>
       Effect.gen(function* () {
         const transport = yield* h.make
