@@ -5,6 +5,10 @@ export interface Hold {
   readonly delivery: Delivery
   /** When it was taken or last marked as worked on, in ms since the epoch. */
   since: number
+  /** Its neighbours among the holds, in the order taken; `null` at either end. */
+  previous: Hold | null
+  next: Hold | null
+  released: boolean
 }
 
 /**
@@ -13,9 +17,12 @@ export interface Hold {
  * broker delivers them again. A delivery leaves as soon as it is released, so
  * that nothing settled is kept alive: a settled message kept until a later
  * sweep survives young-generation collections, which copy every survivor.
+ * The holds form a list linked through themselves: taking and releasing, once
+ * per message each, cost a few writes, where a `Set` hashes every hold.
  */
 export class KeepAlive {
-  readonly #holds = new Set<Hold>()
+  #first: Hold | null = null
+  #last: Hold | null = null
   readonly #intervalMillis: number
 
   /** @param intervalMillis How long a delivery may be held before it is marked as worked on, in milliseconds. */
@@ -29,20 +36,29 @@ export class KeepAlive {
   }
 
   take(delivery: Delivery, nowMillis: number): Hold {
-    const hold: Hold = { delivery, since: nowMillis }
-    this.#holds.add(hold)
+    const hold: Hold = { delivery, since: nowMillis, previous: this.#last, next: null, released: false }
+    if (this.#last === null) this.#first = hold
+    else this.#last.next = hold
+    this.#last = hold
     return hold
   }
 
   /** The delivery was settled, handed back or dead-lettered: no longer the consumer's to keep alive. */
   release(hold: Hold): void {
-    this.#holds.delete(hold)
+    if (hold.released) return
+    hold.released = true
+    if (hold.previous === null) this.#first = hold.next
+    else hold.previous.next = hold.next
+    if (hold.next === null) this.#last = hold.previous
+    else hold.next.previous = hold.previous
+    hold.previous = null
+    hold.next = null
   }
 
   /** The deliveries to mark as worked on now: those held for at least one interval since their last mark. */
   due(nowMillis: number): Array<Delivery> {
     const due: Array<Delivery> = []
-    for (const hold of this.#holds) {
+    for (let hold = this.#first; hold !== null; hold = hold.next) {
       if (nowMillis - hold.since >= this.#intervalMillis) {
         due.push(hold.delivery)
         hold.since = nowMillis
@@ -51,10 +67,13 @@ export class KeepAlive {
     return due
   }
 
-  /** Releases every delivery still held and returns them. */
+  /** Releases every delivery still held and returns them, in the order taken. */
   releaseAll(): Array<Delivery> {
-    const held = Array.from(this.#holds, (hold) => hold.delivery)
-    this.#holds.clear()
+    const held: Array<Delivery> = []
+    while (this.#first !== null) {
+      held.push(this.#first.delivery)
+      this.release(this.#first)
+    }
     return held
   }
 }
