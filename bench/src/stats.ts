@@ -118,5 +118,5 @@ export const envInt = (name: string, fallback: number): number => {
   return value
 }
 
-/** Measured rounds of a case (`BENCH_ROUNDS`, default 3), run one after the other in its process: its line reports the median. */
-export const rounds = (): number => envInt("BENCH_ROUNDS", 3)
+/** Measured rounds of a case (`BENCH_ROUNDS`, else the suite's default), run one after the other in its process: its line reports the median. */
+export const rounds = (suiteDefault = 3): number => envInt("BENCH_ROUNDS", suiteDefault)

@@ -56,9 +56,11 @@ export const warmupOf = (messages: number): number => Math.max(1, Math.min(20_00
 
 /**
  * Measured rounds of a case, each child running them one after the other: the line reports the median.
- * `drain-memory` runs once, since it is about memory along one long drain.
+ * Five by default: a round of a publish or consume case lasts one to four seconds, and this machine's speed
+ * varies by a fifth from round to round. `drain-memory` runs once, since it is about memory along one
+ * long drain.
  */
-export const roundsOf = (def: CaseDef): number => (def.name === "drain-memory" ? 1 : rounds())
+export const roundsOf = (def: CaseDef): number => (def.name === "drain-memory" ? 1 : rounds(5))
 
 /** What one implementation reports of its measured rounds. */
 export interface Run {
