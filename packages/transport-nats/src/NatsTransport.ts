@@ -37,6 +37,7 @@ import {
 } from "@sluice/core"
 import { Cause, type Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
 import { readAckSubject } from "./internal/ackSubject.ts"
+import { Confirmations, clientProtocolOf } from "./internal/Confirmations.ts"
 import { type ConnectionSettings, inboxPrefixOf, open, redactorOf } from "./internal/connection.ts"
 import { ackWaitsOf, consumerConfigOf, consumerSettingsOf, DEFAULT_MAX_IN_FLIGHT } from "./internal/consumerConfig.ts"
 import { millis, nanos } from "./internal/durations.ts"
@@ -65,7 +66,10 @@ export interface NatsTransportOptions extends ConnectionSettings {
   readonly storage?: Storage
   /** Copies of each stream when a topic does not say (`TopicConfig.replicas`), a count. Default 1. */
   readonly replicas?: number
-  /** How long a publish waits for its confirmation, and an API call for its answer. Default 5 seconds. */
+  /**
+   * How long a publish waits for its confirmation (found out within a tenth of it more), and an API call
+   * for its answer. Default 5 seconds.
+   */
   readonly requestTimeout?: Duration.Input
   /** Most messages one pull asks for, a count of at least 1. Default 1000 (never more than the subscription's `maxInFlight`). */
   readonly pullBatch?: number
@@ -122,6 +126,8 @@ export const make = (
     const timeout = millis(options.requestTimeout ?? "5 seconds")
     const outbox = new Outbox(nc, commandWriterOf(nc))
     const js: JetStreamClient = jetstream(nc, { timeout })
+    const confirmations = new Confirmations(nc, clientProtocolOf(nc), js, timeout)
+    yield* Effect.addFinalizer(() => Effect.sync(() => confirmations.close()))
     const jsm: JetStreamManager = yield* Effect.tryPromise({
       try: () => jetstreamManager(nc, { timeout }),
       catch: (error) => unavailable("connect", error, redact)
@@ -236,22 +242,14 @@ export const make = (
         }
         let failed: OutgoingRecord | undefined
         // Every publish is sent at once and confirmed on its own; the batch waits for all confirmations.
-        const send = (record: OutgoingRecord) => {
-          const headers = wireHeadersOf(record)
-          return js
-            .publish(record.topic, record.payload, {
-              msgID: record.id,
-              timeout,
-              ...(headers === undefined ? {} : { headers })
-            })
-            .then(
-              (ack): PublishReceipt => ({ topic: record.topic, sequence: ack.seq, duplicate: ack.duplicate }),
-              (error) => {
-                failed ??= record
-                throw error
-              }
-            )
-        }
+        const send = (record: OutgoingRecord) =>
+          confirmations.publish(record.topic, record.payload, wireHeadersOf(record)).then(
+            (ack): PublishReceipt => ({ topic: record.topic, sequence: ack.seq, duplicate: ack.duplicate }),
+            (error) => {
+              failed ??= record
+              throw error
+            }
+          )
         return Effect.tryPromise({ try: () => Promise.all(records.map(send)), catch: (error) => error }).pipe(
           Effect.catch((error) =>
             Effect.flatMap(publishFailure(failed ?? (records[0] as OutgoingRecord), error), Effect.fail)

@@ -7,17 +7,12 @@ import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node"
 import type { OutgoingRecord } from "@sluice/core"
 import { WireHeaders } from "./names.ts"
 
-/** The headers a record travels with besides `Nats-Msg-Id` (set by the publish itself), or none. */
-export const wireHeadersOf = (record: OutgoingRecord): MsgHdrs | undefined => {
-  let wire: MsgHdrs | undefined
-  for (const name in record.headers) {
-    wire ??= natsHeaders()
-    wire.set(name, record.headers[name] as string)
-  }
-  if (record.key !== undefined) {
-    wire ??= natsHeaders()
-    wire.set(WireHeaders.key, record.key)
-  }
+/** The headers a record travels with: `Nats-Msg-Id`, the key, and its own. */
+export const wireHeadersOf = (record: OutgoingRecord): MsgHdrs => {
+  const wire = natsHeaders()
+  wire.set(WireHeaders.id, record.id)
+  for (const name in record.headers) wire.set(name, record.headers[name] as string)
+  if (record.key !== undefined) wire.set(WireHeaders.key, record.key)
   return wire
 }
 
