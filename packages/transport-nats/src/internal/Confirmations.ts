@@ -120,7 +120,7 @@ class Confirmation {
     if (this.settled) return false
     this.settled = true
     this.#mux.cancel(this)
-    this.#owner.settled()
+    this.#owner.countSettled()
     return true
   }
 }
@@ -194,7 +194,7 @@ export class Confirmations {
   }
 
   /** Counts a publish settled. */
-  settled(): void {
+  countSettled(): void {
     this.#unsettled--
   }
 
