@@ -6,21 +6,15 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DiscardPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
-import { connect, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { type ClientProtocol, Confirmations, clientProtocolOf } from "../src/internal/Confirmations.ts"
 import { isNoResponders, topicFullOf } from "../src/internal/errors.ts"
 import { NatsServer } from "../src/testing/index.ts"
+import { connection } from "./connection.ts"
 
 let counter = 0
 const uniqueSubject = (label: string) => `confirm.${Date.now().toString(36)}.${label}-${++counter}`
-
-/** A connection to the test's server, closed with the scope. */
-const connection = (target: NatsServer.ConnectTarget) =>
-  Effect.acquireRelease(
-    Effect.promise(() => connect(target)),
-    (nc) => Effect.promise(() => nc.close().catch(() => undefined))
-  )
 
 /** Headers with the message id JetStream deduplicates on. */
 const withId = (id: string) => {
@@ -149,16 +143,11 @@ describe("Confirmations", () => {
     it.live(`${label}: a publish the user may not make fails at once with the server's refusal`, () =>
       Effect.scoped(
         Effect.gen(function* () {
-          const server = yield* Effect.acquireRelease(
-            Effect.promise(() =>
-              NatsServer.start({
-                configText: `authorization { users: [ { user: "limited", password: "limited-pass", permissions: {
-                  publish: { allow: ["$JS.API.>", "confirm.>"] }, subscribe: { allow: ["_INBOX.>"] }
-                } } ] }`
-              })
-            ),
-            (started) => Effect.promise(() => started.stop())
-          )
+          const server = yield* NatsServer.scopedProcess({
+            configText: `authorization { users: [ { user: "limited", password: "limited-pass", permissions: {
+              publish: { allow: ["$JS.API.>", "confirm.>"] }, subscribe: { allow: ["_INBOX.>"] }
+            } } ] }`
+          })
           const { confirmations } = yield* confirmationsOn(
             { servers: server.url, user: "limited", pass: "limited-pass" },
             protocolOf

@@ -9,17 +9,11 @@ import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { type CommandWriter, commandWriterOf, Outbox } from "../src/internal/Outbox.ts"
 import { NatsServer } from "../src/testing/index.ts"
+import { connection } from "./connection.ts"
 import { eventually } from "./eventually.ts"
 
 let counter = 0
 const uniqueSubject = (label: string) => `outbox.${Date.now().toString(36)}.${label}-${++counter}`
-
-/** A connection to the test's server, closed with the scope. */
-const connection = (target: NatsServer.ConnectTarget) =>
-  Effect.acquireRelease(
-    Effect.promise(() => connect(target)),
-    (nc) => Effect.promise(() => nc.close())
-  )
 
 const writers: ReadonlyArray<readonly [string, (nc: NatsConnection) => CommandWriter | undefined]> = [
   ["joined per turn", commandWriterOf],

@@ -78,17 +78,12 @@ describe("NATS pulls", () => {
   it.live("a member pulls through the connection's own inbox prefix, where permissions allow no other inbox", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const server = yield* Effect.acquireRelease(
-          Effect.promise(() =>
-            NatsServer.start({
-              configText: `authorization { users: [ { user: "limited", password: "limited-pass", permissions: {
-                publish: { allow: ["$JS.API.>", "$JS.ACK.>", "pulls.>"] },
-                subscribe: { allow: ["_LIMITED.>"] }
-              } } ] }`
-            })
-          ),
-          (started) => Effect.promise(() => started.stop())
-        )
+        const server = yield* NatsServer.scopedProcess({
+          configText: `authorization { users: [ { user: "limited", password: "limited-pass", permissions: {
+            publish: { allow: ["$JS.API.>", "$JS.ACK.>", "pulls.>"] },
+            subscribe: { allow: ["_LIMITED.>"] }
+          } } ] }`
+        })
         const transport = yield* NatsTransport.make({
           servers: server.url,
           user: "limited",
