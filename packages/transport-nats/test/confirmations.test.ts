@@ -49,6 +49,12 @@ const rejection = (publish: Promise<unknown>) =>
     )
   )
 
+/** Requests the client's multiplexer still waits for. */
+const muxSizeOf = (nc: NatsConnection): number =>
+  (
+    nc as NatsConnection & { readonly protocol: { readonly muxSubscriptions: { size(): number } } }
+  ).protocol.muxSubscriptions.size()
+
 const modes: ReadonlyArray<readonly [string, (nc: NatsConnection) => ClientProtocol | undefined]> = [
   ["through the multiplexer", clientProtocolOf],
   ["through js.publish", () => undefined]
@@ -213,10 +219,28 @@ describe("Confirmations", () => {
         expect(new Set(sequences).size).toBe(10_000)
         expect(Math.max(...sequences)).toBe(10_000)
         expect(confirmations.waiting).toBe(0)
-        // Nor does the client's multiplexer keep any of them.
-        const mux = (nc as NatsConnection & { readonly protocol: { readonly muxSubscriptions: { size(): number } } })
-          .protocol.muxSubscriptions
-        expect(mux.size()).toBe(0)
+        expect(muxSizeOf(nc)).toBe(0)
+      })
+    )
+  )
+
+  it.live("closing fails the publishes still waiting, and the connection keeps none of them", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const server = yield* NatsServer.scoped()
+        const { nc, confirmations } = yield* confirmationsOn(server.connectTarget, clientProtocolOf)
+        const subject = uniqueSubject("closing-transport")
+        nc.subscribe(subject)
+        yield* Effect.promise(() => nc.flush())
+        const waiting = [1, 2, 3].map((n) => rejection(confirmations.publish(subject, payload, withId(`${n}`))))
+        confirmations.close()
+        const failures = yield* Effect.all(waiting).pipe(Effect.timeout("2 seconds"))
+        expect(failures.map((failure) => (failure as Error).message)).toEqual(
+          failures.map(() => expect.stringMatching(/transport was closed/))
+        )
+        expect(confirmations.waiting).toBe(0)
+        expect(muxSizeOf(nc)).toBe(0)
+        expect(nc.isClosed()).toBe(false)
       })
     )
   )

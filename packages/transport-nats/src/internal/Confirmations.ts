@@ -187,10 +187,16 @@ export class Confirmations {
     })
   }
 
-  /** Stops looking for publishes whose time is up. The client fails those still waiting when it closes. */
+  /**
+   * Fails the publishes still waiting and stops looking for those whose time is up; for when the transport
+   * closes, which may leave the connection open (a connection the application passed in).
+   */
   close(): void {
     if (this.#sweeper !== undefined) clearInterval(this.#sweeper)
     this.#sweeper = undefined
+    const closed = new Error("the transport was closed before the publish was confirmed")
+    for (const confirmation of this.#waiting) confirmation.fail(closed)
+    this.#waiting = []
   }
 
   /** Counts a publish settled. */
