@@ -159,6 +159,20 @@ describe("NATS interoperability: Sluice to a plain client", () => {
       expect([...(message.headers?.keys() ?? [])].sort()).toEqual(["Nats-Msg-Id", "sluice-key", "trace-id"])
     }))
 
+  test("a header named Nats-Msg-Id or sluice-key does not replace the message's id or key on the wire", () =>
+    Effect.gen(function* () {
+      const { bus, js, jsm } = yield* setup
+      const orders = ordersTopic()
+      yield* bus.publish(
+        orders,
+        { orderId: "o-18", total: 1 },
+        { id: "order-o-18", headers: { "Nats-Msg-Id": "forged-id", "sluice-key": "forged-key" } }
+      )
+      const [message] = yield* readPlain(js, jsm, orders.name)
+      expect(message?.headers?.get("Nats-Msg-Id")).toBe("order-o-18")
+      expect(message?.headers?.get("sluice-key")).toBe("customer-o-18")
+    }))
+
   test("a republish with the same id is a duplicate for plain clients too: the stream holds it once", () =>
     Effect.gen(function* () {
       const { bus, js, jsm } = yield* setup

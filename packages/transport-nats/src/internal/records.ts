@@ -7,12 +7,12 @@ import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node"
 import type { OutgoingRecord } from "@sluice/core"
 import { WireHeaders } from "./names.ts"
 
-/** The headers a record travels with: `Nats-Msg-Id`, the key, and its own. */
+/** The headers a record travels with: its own, then the key and `Nats-Msg-Id`, which a header of the same name cannot replace. */
 export const wireHeadersOf = (record: OutgoingRecord): MsgHdrs => {
   const wire = natsHeaders()
-  wire.set(WireHeaders.id, record.id)
   for (const name in record.headers) wire.set(name, record.headers[name] as string)
   if (record.key !== undefined) wire.set(WireHeaders.key, record.key)
+  wire.set(WireHeaders.id, record.id)
   return wire
 }
 
