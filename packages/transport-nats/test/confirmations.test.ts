@@ -49,6 +49,21 @@ const rejection = (publish: Promise<unknown>) =>
     )
   )
 
+/** A subject whose only subscriber takes every message and never answers: publishes to it are never confirmed. */
+const silentSubject = (nc: NatsConnection, label: string) =>
+  Effect.gen(function* () {
+    const subject = uniqueSubject(label)
+    nc.subscribe(subject)
+    yield* Effect.promise(() => nc.flush())
+    return subject
+  })
+
+/** The messages of the errors that `rejection`s ended with, within 2 seconds. */
+const failureMessages = (rejections: ReadonlyArray<Effect.Effect<unknown>>) =>
+  Effect.map(Effect.all(rejections).pipe(Effect.timeout("2 seconds")), (failures) =>
+    failures.map((failure) => (failure as Error).message)
+  )
+
 /** Requests the client's multiplexer still waits for. */
 const muxSizeOf = (nc: NatsConnection): number =>
   (
@@ -134,10 +149,7 @@ describe("Confirmations", () => {
         Effect.gen(function* () {
           const server = yield* NatsServer.scoped()
           const { nc, confirmations } = yield* confirmationsOn(server.connectTarget, protocolOf, 200)
-          const subject = uniqueSubject("silent")
-          // A plain subscriber takes the message and never answers.
-          nc.subscribe(subject)
-          yield* Effect.promise(() => nc.flush())
+          const subject = yield* silentSubject(nc, "silent")
           const started = Date.now()
           const refused = yield* rejection(confirmations.publish(subject, payload, withId("a")))
           expect((refused as Error).name).toBe("TimeoutError")
@@ -185,15 +197,11 @@ describe("Confirmations", () => {
         Effect.gen(function* () {
           const server = yield* NatsServer.scoped()
           const { nc, confirmations } = yield* confirmationsOn(server.connectTarget, protocolOf)
-          const subject = uniqueSubject("closing")
-          nc.subscribe(subject)
-          yield* Effect.promise(() => nc.flush())
+          const subject = yield* silentSubject(nc, "closing")
           const waiting = [1, 2, 3].map((n) => rejection(confirmations.publish(subject, payload, withId(`${n}`))))
           yield* Effect.promise(() => nc.close())
-          const failures = yield* Effect.all(waiting).pipe(Effect.timeout("2 seconds"))
-          expect(failures.map((failure) => (failure as Error).message)).toEqual(
-            failures.map(() => expect.stringMatching(/closed/i))
-          )
+          const messages = yield* failureMessages(waiting)
+          expect(messages).toEqual(messages.map(() => expect.stringMatching(/closed/i)))
           expect(confirmations.waiting).toBe(0)
         })
       )
@@ -229,15 +237,11 @@ describe("Confirmations", () => {
       Effect.gen(function* () {
         const server = yield* NatsServer.scoped()
         const { nc, confirmations } = yield* confirmationsOn(server.connectTarget, clientProtocolOf)
-        const subject = uniqueSubject("closing-transport")
-        nc.subscribe(subject)
-        yield* Effect.promise(() => nc.flush())
+        const subject = yield* silentSubject(nc, "closing-transport")
         const waiting = [1, 2, 3].map((n) => rejection(confirmations.publish(subject, payload, withId(`${n}`))))
         confirmations.close()
-        const failures = yield* Effect.all(waiting).pipe(Effect.timeout("2 seconds"))
-        expect(failures.map((failure) => (failure as Error).message)).toEqual(
-          failures.map(() => expect.stringMatching(/transport was closed/))
-        )
+        const messages = yield* failureMessages(waiting)
+        expect(messages).toEqual(messages.map(() => expect.stringMatching(/transport was closed/)))
         expect(confirmations.waiting).toBe(0)
         expect(muxSizeOf(nc)).toBe(0)
         expect(nc.isClosed()).toBe(false)
@@ -250,9 +254,8 @@ describe("Confirmations", () => {
       Effect.gen(function* () {
         const server = yield* NatsServer.scoped()
         const { nc, confirmations } = yield* confirmationsOn(server.connectTarget, clientProtocolOf, 300)
-        const silent = uniqueSubject("silent")
+        const silent = yield* silentSubject(nc, "silent")
         const stored = uniqueSubject("stored")
-        nc.subscribe(silent)
         yield* createStream(nc, stored)
         const unanswered = rejection(confirmations.publish(silent, payload, withId("lost")))
         // Published while the silent one waits, and after its time is up.
