@@ -36,7 +36,7 @@ import {
   TransportUnavailable
 } from "@sluice/core"
 import { Cause, type Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
-import { readAckSubject } from "./internal/ackSubject.ts"
+import { ackSubjectReader } from "./internal/ackSubject.ts"
 import { Confirmations, clientProtocolOf } from "./internal/Confirmations.ts"
 import { type ConnectionSettings, inboxPrefixOf, open, redactorOf } from "./internal/connection.ts"
 import { ackWaitsOf, consumerConfigOf, consumerSettingsOf, DEFAULT_MAX_IN_FLIGHT } from "./internal/consumerConfig.ts"
@@ -345,6 +345,7 @@ export const make = (
           return false
         }
         const sweepMillis = Math.min(1000, Math.max(50, Math.min(...ackWaits) / 4))
+        const readAckSubject = ackSubjectReader(stream, name)
         yield* Effect.acquireRelease(
           Effect.sync(() => {
             puller = new Puller(

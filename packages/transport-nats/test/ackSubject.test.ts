@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { AckPolicy, DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { afterAll } from "vitest"
-import { readAckSubject } from "../src/internal/ackSubject.ts"
+import { ackSubjectReader, readAckSubject } from "../src/internal/ackSubject.ts"
 import { NatsServer } from "../src/testing/index.ts"
 
 describe("readAckSubject", () => {
@@ -51,6 +51,39 @@ describe("readAckSubject", () => {
   })
 })
 
+describe("ackSubjectReader", () => {
+  const read = ackSubjectReader("orders~created", "billing")
+
+  it("reads what the full reading reads, of its consumer's subjects and of any other", () => {
+    for (const subject of [
+      "$JS.ACK.orders~created.billing.3.42.17.1732460000123456789.5",
+      "$JS.ACK.orders~created.billing.1.7.7.999999.0",
+      "$JS.ACK.other.billing.3.42.17.1732460000123456789.5",
+      "$JS.ACK._.ACCHASH.orders~created.billing.1.7.7.1700000000000999999.0.r4nd0m",
+      // Its start, then the first tokens of the long form: domain and hash are its stream and consumer.
+      "$JS.ACK.orders~created.billing.orders~created.billing.1.7.7.1700000000000999999.0",
+      "$JS.ACK.orders~created.billing.orders~created.billing.1.7.7.1700000000000999999.0.tail"
+    ])
+      expect(read(subject), subject).toEqual(readAckSubject(subject))
+  })
+
+  it("refuses what the full reading refuses", () => {
+    for (const subject of [
+      "$JS.ACK.orders~created.billing",
+      "$JS.ACK.orders~created.billing.",
+      "$JS.ACK.orders~created.billing.1.1.1.1",
+      "$JS.ACK.orders~created.billing.x.1.1.1.0",
+      "$JS.ACK.orders~created.billing.1..1.1.0",
+      "$JS.ACK.orders~created.billing.1.1.1.1.0.extra",
+      "$JS.ACK.orders~created.billing.1.1.1.17000000x0000999999.0",
+      "$JS.NAK.orders~created.billing.1.1.1.1.0"
+    ]) {
+      expect(readAckSubject(subject), subject).toBeUndefined()
+      expect(read(subject), subject).toBeUndefined()
+    }
+  })
+})
+
 // NATS_URL when set, else a nats-server of its own; the stream has a run id of its own and is deleted afterwards.
 const server = await NatsServer.acquire()
 const stream = `ack-subject-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
@@ -65,7 +98,7 @@ afterAll(async () => {
   }
 })
 
-describe("readAckSubject on a real server", () => {
+describe("readAckSubject and ackSubjectReader on a real server", () => {
   it("agrees with the client's reading of every delivery, redeliveries included", async () => {
     const nc = await connect({ ...server.connectTarget, timeout: 2_000 })
     try {
@@ -92,12 +125,15 @@ describe("readAckSubject on a real server", () => {
       expect(seen.map((message) => message.info.deliveryCount)).toEqual([1, 1, 1, 1, 1, 2, 2, 2, 2, 2])
       for (const message of seen) {
         const { deliveryCount, streamSequence } = message.info
-        expect(readAckSubject((message as JsMsg & { readonly reply: string }).reply)).toEqual({
+        const reply = (message as JsMsg & { readonly reply: string }).reply
+        const expected = {
           deliveryCount,
           streamSequence,
           // The exact milliseconds: `info.timestampNanos` is a double, rounded at this size.
           publishedAtMillis: Number(message.timestampNanos / 1_000_000n)
-        })
+        }
+        expect(readAckSubject(reply)).toEqual(expected)
+        expect(ackSubjectReader(stream, "reader")(reply)).toEqual(expected)
       }
     } finally {
       await nc.close()

@@ -8,6 +8,9 @@
  * - `$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>[.<token>...]`
  *
  * The second may grow tokens at its end; like the client, the reader ignores them.
+ *
+ * A subscriber reads the ack subjects of one consumer, almost all of the first form: {@link ackSubjectReader}
+ * recognises that form by its known start and reads only the numbers after it.
  */
 
 export interface AckSubjectInfo {
@@ -42,6 +45,28 @@ const decimal = (subject: string, from: number, to: number): number => {
   return value
 }
 
+/**
+ * The numbers of an ack subject, given where its `<delivered>` token starts and where it and the next three
+ * tokens end; `undefined` when one of those read is not a number.
+ */
+const infoOf = (
+  subject: string,
+  deliveredStart: number,
+  deliveredEnd: number,
+  sequenceEnd: number,
+  consumerSequenceEnd: number,
+  timestampEnd: number
+): AckSubjectInfo | undefined => {
+  const deliveryCount = decimal(subject, deliveredStart, deliveredEnd)
+  const streamSequence = decimal(subject, deliveredEnd + 1, sequenceEnd)
+  // Milliseconds from the nanosecond digits without their last six: exact, where nanoseconds exceed 2^53.
+  const timestampStart = consumerSequenceEnd + 1
+  const millisEnd = timestampEnd - NANOS_PER_MILLI_DIGITS
+  const publishedAtMillis = millisEnd > timestampStart ? decimal(subject, timestampStart, millisEnd) : 0
+  if (Number.isNaN(deliveryCount) || Number.isNaN(streamSequence) || Number.isNaN(publishedAtMillis)) return undefined
+  return { deliveryCount, streamSequence, publishedAtMillis }
+}
+
 /** The delivery count, stream sequence and store time an ack subject carries; `undefined` when it is not one. */
 export const readAckSubject = (subject: string): AckSubjectInfo | undefined => {
   if (!subject.startsWith(PREFIX)) return undefined
@@ -54,12 +79,34 @@ export const readAckSubject = (subject: string): AckSubjectInfo | undefined => {
   // The index of the <delivered> token: the next four follow it.
   const delivered = tokens === 9 ? 4 : tokens >= LONG_FORM_TOKENS ? 6 : -1
   if (delivered < 0) return undefined
-  const deliveryCount = decimal(subject, startOf(delivered), endOf(delivered))
-  const streamSequence = decimal(subject, startOf(delivered + 1), endOf(delivered + 1))
-  // Milliseconds from the nanosecond digits without their last six: exact, where nanoseconds exceed 2^53.
-  const timestampStart = startOf(delivered + 3)
-  const millisEnd = endOf(delivered + 3) - NANOS_PER_MILLI_DIGITS
-  const publishedAtMillis = millisEnd > timestampStart ? decimal(subject, timestampStart, millisEnd) : 0
-  if (Number.isNaN(deliveryCount) || Number.isNaN(streamSequence) || Number.isNaN(publishedAtMillis)) return undefined
-  return { deliveryCount, streamSequence, publishedAtMillis }
+  return infoOf(
+    subject,
+    startOf(delivered),
+    endOf(delivered),
+    endOf(delivered + 1),
+    endOf(delivered + 2),
+    endOf(delivered + 3)
+  )
+}
+
+/**
+ * Reads the ack subjects of one consumer as {@link readAckSubject} does. One of the first form starts with
+ * `$JS.ACK.<stream>.<consumer>.`, which the reader skips: it looks for the four dots after it, not for all
+ * ten. Anything else is read in full.
+ */
+export const ackSubjectReader = (
+  stream: string,
+  consumer: string
+): ((subject: string) => AckSubjectInfo | undefined) => {
+  const start = `${PREFIX}${stream}.${consumer}.`
+  return (subject) => {
+    if (!subject.startsWith(start)) return readAckSubject(subject)
+    const deliveredEnd = subject.indexOf(".", start.length)
+    const sequenceEnd = deliveredEnd < 0 ? -1 : subject.indexOf(".", deliveredEnd + 1)
+    const consumerSequenceEnd = sequenceEnd < 0 ? -1 : subject.indexOf(".", sequenceEnd + 1)
+    const timestampEnd = consumerSequenceEnd < 0 ? -1 : subject.indexOf(".", consumerSequenceEnd + 1)
+    // Short of the first form's nine tokens, or past them: the full reading decides.
+    if (timestampEnd < 0 || subject.includes(".", timestampEnd + 1)) return readAckSubject(subject)
+    return infoOf(subject, start.length, deliveredEnd, sequenceEnd, consumerSequenceEnd, timestampEnd)
+  }
 }
