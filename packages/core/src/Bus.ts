@@ -32,6 +32,7 @@ import {
 import { deadLetterRecord } from "./internal/deadLetter.ts"
 import { nextMessageId } from "./internal/ids.ts"
 import { type Hold, KeepAlive } from "./internal/KeepAlive.ts"
+import { validatePublishedHeaders } from "./internal/names.ts"
 import { promptScheduler } from "./internal/promptScheduler.ts"
 import { type Message, ReceivedMessage } from "./Message.ts"
 import type { Topic } from "./Topic.ts"
@@ -53,7 +54,10 @@ export interface PublishOptions {
   readonly id?: string
   /** Key for per-key order; the topic's `key` function when absent. */
   readonly key?: string
-  /** Extra headers: names of `A-Z a-z 0-9 _ . -`, values without control characters. */
+  /**
+   * Extra headers: names of `A-Z a-z 0-9 _ . -`, values without control characters. Names starting with
+   * `sluice-` (Sluice's own) or `Nats-` (directives to the NATS server) are refused with `InvalidName`.
+   */
   readonly headers?: Readonly<Record<string, string>>
 }
 
@@ -218,8 +222,17 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
     })
   }
 
+  /** Headers a publish may not carry, checked once per call: the transport checks the rest. */
+  const refusedHeaders = (options: Pick<PublishOptions, "headers"> | undefined): InvalidName | undefined => {
+    if (options?.headers === undefined) return undefined
+    const headers = validatePublishedHeaders(options.headers)
+    return Result.isFailure(headers) ? headers.failure : undefined
+  }
+
   const publish = <A>(topic: Topic<A>, value: A, options?: PublishOptions) =>
     Effect.suspend((): Effect.Effect<PublishReceipt, BusPublishError> => {
+      const refused = refusedHeaders(options)
+      if (refused !== undefined) return Effect.fail(refused)
       const record = recordOf(topic, value, options)
       if (record instanceof EncodeError) return Effect.fail(record)
       return Effect.map(send(topic, [record]), (receipts) => receipts[0] as PublishReceipt)
@@ -227,6 +240,8 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
 
   const publishAll = <A>(topic: Topic<A>, values: Iterable<A>, options?: Pick<PublishOptions, "headers">) =>
     Effect.suspend((): Effect.Effect<ReadonlyArray<PublishReceipt>, BusPublishError> => {
+      const refused = refusedHeaders(options)
+      if (refused !== undefined) return Effect.fail(refused)
       const records: Array<OutgoingRecord> = []
       for (const value of values) {
         const record = recordOf(topic, value, options)

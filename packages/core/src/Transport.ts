@@ -53,6 +53,7 @@ export interface OutgoingRecord {
   readonly dedup?: boolean | undefined
   /** Key for per-key ordering; it travels in a header, never in a subject. */
   readonly key?: string | undefined
+  /** Names of `A-Z a-z 0-9 _ . -`, none starting with `Nats-` (directives to the NATS server); values without control characters. */
   readonly headers: Readonly<Record<string, string>>
   readonly payload: Uint8Array
 }

@@ -297,6 +297,18 @@ describe("Bus.publish", () => {
       expect((yield* bus.topicInfo(jobs)).messages).toBe(1)
     }))
 
+  test("header names Sluice writes or the NATS server reads are refused with InvalidName and nothing is stored", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* setup()
+      for (const name of ["sluice-key", "SLUICE-dead-letter-reason", "Nats-Rollup", "nats-msg-id"]) {
+        const one = yield* Effect.flip(bus.publish(jobs, { n: 1 }, { headers: { "trace-id": "t", [name]: "x" } }))
+        expect(one, name).toMatchObject({ _tag: "InvalidName", kind: "header", value: name })
+        const batch = yield* Effect.flip(bus.publishAll(jobs, [{ n: 2 }, { n: 3 }], { headers: { [name]: "x" } }))
+        expect(batch, name).toMatchObject({ _tag: "InvalidName", kind: "header", value: name })
+      }
+      expect((yield* bus.topicInfo(jobs)).messages).toBe(0)
+    }))
+
   describe("retries a publish that met TransportUnavailable", () => {
     test("and succeeds once the broker answers, waiting between attempts, storing the message once", () =>
       Effect.gen(function* () {

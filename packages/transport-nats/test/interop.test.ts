@@ -159,18 +159,16 @@ describe("NATS interoperability: Sluice to a plain client", () => {
       expect([...(message.headers?.keys() ?? [])].sort()).toEqual(["Nats-Msg-Id", "sluice-key", "trace-id"])
     }))
 
-  test("a header named Nats-Msg-Id or sluice-key does not replace the message's id or key on the wire", () =>
+  test("headers named Nats-Msg-Id or sluice-key are refused: nothing replaces the message's id or key on the wire", () =>
     Effect.gen(function* () {
-      const { bus, js, jsm } = yield* setup
+      const { bus } = yield* setup
       const orders = ordersTopic()
-      yield* bus.publish(
-        orders,
-        { orderId: "o-18", total: 1 },
-        { id: "order-o-18", headers: { "Nats-Msg-Id": "forged-id", "sluice-key": "forged-key" } }
-      )
-      const [message] = yield* readPlain(js, jsm, orders.name)
-      expect(message?.headers?.get("Nats-Msg-Id")).toBe("order-o-18")
-      expect(message?.headers?.get("sluice-key")).toBe("customer-o-18")
+      for (const headers of [{ "Nats-Msg-Id": "forged-id" }, { "sluice-key": "forged-key" }]) {
+        const refused = yield* Effect.flip(
+          bus.publish(orders, { orderId: "o-18", total: 1 }, { id: "order-o-18", headers })
+        )
+        expect(refused).toMatchObject({ _tag: "InvalidName", kind: "header", value: Object.keys(headers)[0] })
+      }
     }))
 
   test("a republish with the same id is a duplicate for plain clients too: the stream holds it once", () =>
@@ -332,5 +330,35 @@ describe("NATS interoperability: malformed messages from a plain client", () => 
       // And the Bus says what it did.
       expect(logs.filter((line) => line.startsWith("Warn: dead-lettered message")).length).toBe(2)
       expect(logs.some((line) => line.includes("bad-json") && line.includes("not valid JSON"))).toBe(true)
+    }))
+
+  test("a malformed message whose headers are directives to the server (Nats-Expected-Stream) still reaches the dead letter", (logs) =>
+    Effect.gen(function* () {
+      const { bus, js, jsm } = yield* setup
+      const orders = ordersTopic()
+      yield* consumeInto(bus, orders, "billing")
+      const stream = yield* streamOf(jsm, orders.name)
+      const notJson = encoder.encode("{not json")
+      const headers = natsHeaders()
+      // The server checks it when the plain client publishes, and stores it with the message.
+      headers.set("Nats-Expected-Stream", stream)
+      headers.set("trace-id", "directive-trace")
+      yield* Effect.promise(() => js.publish(orders.name, notJson, { msgID: "bad-directive", headers }))
+
+      // Copied onto the dead letter, the header would name the wrong stream, and the server would refuse it.
+      yield* eventually(
+        "the dead letter",
+        Effect.map(bus.transport.topicInfo(orders.deadLetter), (info) => info.messages === 1).pipe(
+          Effect.orElseSucceed(() => false)
+        )
+      )
+      const [letter] = yield* readPlain(js, jsm, orders.deadLetter)
+      expect(letter?.headers?.get(DeadLetterHeaders.id)).toBe("bad-directive")
+      expect(letter?.headers?.get(DeadLetterHeaders.reason)).toMatch(/not valid JSON/)
+      expect(letter?.headers?.get("trace-id")).toBe("directive-trace")
+      expect(letter?.headers?.has("Nats-Expected-Stream")).toBe(false)
+      expect(bytesOf(letter?.data)).toEqual(bytesOf(notJson))
+      yield* eventually("the original acknowledged", lagIs(bus, orders, "billing", { pending: 0, inFlight: 0 }))
+      expect(logs.some((line) => line.startsWith("Error: cannot dead-letter"))).toBe(false)
     }))
 })

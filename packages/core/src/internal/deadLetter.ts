@@ -1,4 +1,5 @@
 import type { Delivery, OutgoingRecord } from "../Transport.ts"
+import { isServerDirective } from "./names.ts"
 
 /** Headers a dead letter carries besides the original ones. */
 export const DeadLetterHeaders = {
@@ -28,7 +29,14 @@ const headerSafe = (reason: string): string => {
   return flat.length > MAX_REASON_LENGTH ? `${flat.slice(0, MAX_REASON_LENGTH)}…` : flat
 }
 
-/** The record that carries `delivery`, untouched, to the dead-letter topic `deadLetterTopic`. */
+/** The delivery's headers but the server's directives: copied as they are, one would make the server refuse the dead letter. */
+const copiedHeaders = (headers: Readonly<Record<string, string>>): Record<string, string> => {
+  const copied: Record<string, string> = {}
+  for (const name in headers) if (!isServerDirective(name)) copied[name] = headers[name] as string
+  return copied
+}
+
+/** The record that carries `delivery`, its payload untouched, to the dead-letter topic `deadLetterTopic`. */
 export const deadLetterRecord = (
   deadLetterTopic: string,
   delivery: Delivery,
@@ -40,7 +48,7 @@ export const deadLetterRecord = (
   id: `${delivery.id}@${group ?? "broadcast"}`,
   key: delivery.key,
   headers: {
-    ...delivery.headers,
+    ...copiedHeaders(delivery.headers),
     [DeadLetterHeaders.id]: delivery.id,
     [DeadLetterHeaders.reason]: headerSafe(reason),
     [DeadLetterHeaders.topic]: delivery.topic,

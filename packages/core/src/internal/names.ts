@@ -64,22 +64,43 @@ export const validateText = (kind: "key" | "message id", value: string): Result.
   return Result.succeed(value)
 }
 
-/** Header names are tokens; header values are printable text without CR or LF. */
+/**
+ * Header names the NATS server reads as directives (`Nats-Rollup` purges a stream that allows it,
+ * `Nats-Expected-Stream` refuses a publish to any other): reserved on every transport, so that a record
+ * means the same on each. The server's own headers on a delivery are not copied onto its dead letter.
+ */
+export const isServerDirective = (name: string): boolean => /^nats-/i.test(name)
+
+/** Header names Sluice writes itself: the key on the wire, a dead letter's details. */
+const SLUICE_HEADER = /^sluice-/i
+
+const refusedHeader = (name: string, reason: string): Result.Result<never, InvalidName> =>
+  Result.fail(new InvalidName({ kind: "header", value: name, reason }))
+
+/** Header names are tokens, none of them a server directive; header values are printable text without CR or LF. */
 export const validateHeaders = (headers: Readonly<Record<string, string>>): Result.Result<void, InvalidName> => {
   for (const name in headers) {
-    if (!/^[A-Za-z0-9_.-]+$/.test(name))
-      return Result.fail(
-        new InvalidName({ kind: "header", value: name, reason: "a header name uses only A-Z a-z 0-9 _ . -" })
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) return refusedHeader(name, "a header name uses only A-Z a-z 0-9 _ . -")
+    if (isServerDirective(name))
+      return refusedHeader(
+        name,
+        "names starting with Nats- are directives to the NATS server, reserved on every transport"
       )
-    const value = headers[name] as string
-    if (CONTROL.test(value))
-      return Result.fail(
-        new InvalidName({
-          kind: "header",
-          value: name,
-          reason: "its value contains a control character (such as CR or LF)"
-        })
-      )
+    if (CONTROL.test(headers[name] as string))
+      return refusedHeader(name, "its value contains a control character (such as CR or LF)")
   }
+  return Result.succeed(undefined)
+}
+
+/** The headers of a message published through the Bus: none of them may be one that Sluice writes itself. */
+export const validatePublishedHeaders = (
+  headers: Readonly<Record<string, string>>
+): Result.Result<void, InvalidName> => {
+  for (const name in headers)
+    if (SLUICE_HEADER.test(name))
+      return refusedHeader(
+        name,
+        "names starting with sluice- are Sluice's own (the key on the wire, a dead letter's details)"
+      )
   return Result.succeed(undefined)
 }
