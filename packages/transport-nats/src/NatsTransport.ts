@@ -36,7 +36,7 @@ import {
   TransportUnavailable
 } from "@sluice/core"
 import { Cause, type Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
-import { ackSubjectReader } from "./internal/ackSubject.ts"
+import { readAckSubject } from "./internal/ackSubject.ts"
 import { Confirmations, clientProtocolOf } from "./internal/Confirmations.ts"
 import { type ConnectionSettings, inboxPrefixOf, open, redactorOf } from "./internal/connection.ts"
 import { ackWaitsOf, consumerConfigOf, consumerSettingsOf, DEFAULT_MAX_IN_FLIGHT } from "./internal/consumerConfig.ts"
@@ -345,7 +345,6 @@ export const make = (
           return false
         }
         const sweepMillis = Math.min(1000, Math.max(50, Math.min(...ackWaits) / 4))
-        const readAckSubject = ackSubjectReader(stream, name)
         yield* Effect.acquireRelease(
           Effect.sync(() => {
             puller = new Puller(
@@ -354,10 +353,10 @@ export const make = (
               pullSubject(stream, name),
               inboxPrefixOf(nc),
               { ...pull, maxInFlight, retryMillis: Math.min(1000, pull.heartbeatMillis) },
-              (message) => {
-                const info = readAckSubject(message.reply ?? "")
+              (message, reply) => {
+                const info = readAckSubject(reply)
                 if (info === undefined) return undefined
-                const delivery = new NatsDelivery(topic, message, info, host)
+                const delivery = new NatsDelivery(topic, message, reply, info, host)
                 Queue.offerUnsafe(queue, delivery)
                 return delivery.held
               },

@@ -6,10 +6,16 @@
 
 import { describe, expect, it } from "@effect/vitest"
 import { AckPolicy, DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream"
-import { connect } from "@nats-io/transport-node"
+import { connect, type Msg } from "@nats-io/transport-node"
+import { Effect } from "effect"
 import { afterAll } from "vitest"
-import { ackSubjectReader, readAckSubject } from "../src/internal/ackSubject.ts"
+import { readAckSubject as readBytes, replyOf } from "../src/internal/ackSubject.ts"
 import { NatsServer } from "../src/testing/index.ts"
+import { eventually } from "./eventually.ts"
+
+const encoder = new TextEncoder()
+/** Subjects as the bytes they arrive in. */
+const readAckSubject = (subject: string) => readBytes(encoder.encode(subject))
 
 describe("readAckSubject", () => {
   it("reads the form nats-server 2.9 writes", () => {
@@ -51,39 +57,6 @@ describe("readAckSubject", () => {
   })
 })
 
-describe("ackSubjectReader", () => {
-  const read = ackSubjectReader("orders~created", "billing")
-
-  it("reads what the full reading reads, of its consumer's subjects and of any other", () => {
-    for (const subject of [
-      "$JS.ACK.orders~created.billing.3.42.17.1732460000123456789.5",
-      "$JS.ACK.orders~created.billing.1.7.7.999999.0",
-      "$JS.ACK.other.billing.3.42.17.1732460000123456789.5",
-      "$JS.ACK._.ACCHASH.orders~created.billing.1.7.7.1700000000000999999.0.r4nd0m",
-      // Its start, then the first tokens of the long form: domain and hash are its stream and consumer.
-      "$JS.ACK.orders~created.billing.orders~created.billing.1.7.7.1700000000000999999.0",
-      "$JS.ACK.orders~created.billing.orders~created.billing.1.7.7.1700000000000999999.0.tail"
-    ])
-      expect(read(subject), subject).toEqual(readAckSubject(subject))
-  })
-
-  it("refuses what the full reading refuses", () => {
-    for (const subject of [
-      "$JS.ACK.orders~created.billing",
-      "$JS.ACK.orders~created.billing.",
-      "$JS.ACK.orders~created.billing.1.1.1.1",
-      "$JS.ACK.orders~created.billing.x.1.1.1.0",
-      "$JS.ACK.orders~created.billing.1..1.1.0",
-      "$JS.ACK.orders~created.billing.1.1.1.1.0.extra",
-      "$JS.ACK.orders~created.billing.1.1.1.17000000x0000999999.0",
-      "$JS.NAK.orders~created.billing.1.1.1.1.0"
-    ]) {
-      expect(readAckSubject(subject), subject).toBeUndefined()
-      expect(read(subject), subject).toBeUndefined()
-    }
-  })
-})
-
 // NATS_URL when set, else a nats-server of its own; the stream has a run id of its own and is deleted afterwards.
 const server = await NatsServer.acquire()
 const stream = `ack-subject-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
@@ -98,7 +71,42 @@ afterAll(async () => {
   }
 })
 
-describe("readAckSubject and ackSubjectReader on a real server", () => {
+/** Bytes as a plain array, to compare a Buffer with a Uint8Array by content. */
+const contentOf = (bytes: Uint8Array | undefined): Array<number> | undefined =>
+  bytes === undefined ? undefined : [...bytes]
+
+describe("replyOf on a real server", () => {
+  it("gives a message's reply subject as the bytes it arrived in, kept by the client, and none without one", async () => {
+    const nc = await connect({ ...server.connectTarget, timeout: 2_000 })
+    try {
+      // Outside the stream of the test below, which captures `<stream>.>`.
+      const subject = `reply-of-${stream}`
+      const received: Array<Msg> = []
+      nc.subscribe(subject, {
+        callback: (_, message) => {
+          received.push(message)
+        }
+      })
+      nc.publish(subject, "with", { reply: `${subject}.answer.é` })
+      nc.publish(subject, "without")
+      await nc.flush()
+      await Effect.runPromise(eventually("both messages", () => received.length === 2, 5_000))
+      const [withReply, withoutReply] = received
+      if (withReply === undefined || withoutReply === undefined) return expect.fail("expected both messages")
+      // The client keeps the bytes on the message: without them, each delivery would encode its reply.
+      expect("_msg" in withReply).toBe(true)
+      expect(contentOf(replyOf(withReply))).toEqual(contentOf(encoder.encode(`${subject}.answer.é`)))
+      expect(replyOf(withoutReply)).toBeUndefined()
+      // A message that has only the decoded reply gives it encoded.
+      expect(contentOf(replyOf({ reply: "a.b" } as Msg))).toEqual(contentOf(encoder.encode("a.b")))
+      expect(replyOf({ reply: "" } as Msg)).toBeUndefined()
+    } finally {
+      await nc.close()
+    }
+  })
+})
+
+describe("readAckSubject on a real server", () => {
   it("agrees with the client's reading of every delivery, redeliveries included", async () => {
     const nc = await connect({ ...server.connectTarget, timeout: 2_000 })
     try {
@@ -133,7 +141,6 @@ describe("readAckSubject and ackSubjectReader on a real server", () => {
           publishedAtMillis: Number(message.timestampNanos / 1_000_000n)
         }
         expect(readAckSubject(reply)).toEqual(expected)
-        expect(ackSubjectReader(stream, "reader")(reply)).toEqual(expected)
       }
     } finally {
       await nc.close()

@@ -12,6 +12,7 @@ import { NatsServer } from "../src/testing/index.ts"
 import { connection } from "./connection.ts"
 import { eventually } from "./eventually.ts"
 
+const encoder = new TextEncoder()
 let counter = 0
 const uniqueSubject = (label: string) => `outbox.${Date.now().toString(36)}.${label}-${++counter}`
 
@@ -47,15 +48,53 @@ describe("Outbox", () => {
           })
           yield* Effect.promise(() => receiver.flush())
           const outbox = new Outbox(sender, writerOf(sender))
-          // About 200 KiB of commands: more than the outbox keeps before writing within the turn.
-          for (let i = 0; i < 5000; i++)
-            outbox.publish(`${subject}.${i}`, `+ACK ${i}`, i % 2 === 0 ? `${subject}.reply.${i}` : undefined)
+          // About 200 KiB of commands: more than the outbox keeps before writing within the turn. Every third
+          // is given as bytes, as a delivery gives its ack subject.
+          for (let i = 0; i < 5000; i++) {
+            const text = (value: string) => (i % 3 === 0 ? encoder.encode(value) : value)
+            outbox.publish(
+              text(`${subject}.${i}`),
+              text(`+ACK ${i}`),
+              i % 2 === 0 ? text(`${subject}.reply.${i}`) : undefined
+            )
+          }
           yield* eventually("all 5,000 commands arrive", () => received.length === 5000, 5_000)
           received.forEach((message, i) => {
             expect(message.subject).toBe(`${subject}.${i}`)
             expect(message.string()).toBe(`+ACK ${i}`)
             expect(message.reply).toBe(i % 2 === 0 ? `${subject}.reply.${i}` : "")
           })
+        })
+      )
+    )
+
+    it.live(`${label}: a command larger than a write's worth, with text beyond ASCII, reaches the server whole`, () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const server = yield* NatsServer.scoped()
+          const sender = yield* connection(server.connectTarget)
+          const receiver = yield* connection(server.connectTarget)
+          const subject = uniqueSubject("large")
+          const received: Array<Msg> = []
+          receiver.subscribe(`${subject}.>`, {
+            callback: (_, message) => {
+              received.push(message)
+            }
+          })
+          yield* Effect.promise(() => receiver.flush())
+          const outbox = new Outbox(sender, writerOf(sender))
+          const payload = `ünï ${"x".repeat(100_000)}`
+          outbox.publish(`${subject}.small`, "+ACK")
+          outbox.publish(`${subject}.é`, payload, `${subject}.reply.ü`)
+          outbox.publish(`${subject}.after`, "+ACK")
+          yield* eventually("all three commands arrive", () => received.length === 3, 5_000)
+          expect(received.map((message) => message.subject)).toEqual([
+            `${subject}.small`,
+            `${subject}.é`,
+            `${subject}.after`
+          ])
+          expect(received[1]?.string()).toBe(payload)
+          expect(received[1]?.reply).toBe(`${subject}.reply.ü`)
         })
       )
     )

@@ -15,11 +15,18 @@ export interface DeliveryHost {
   /** Sends a settlement to the server and waits for its confirmation. */
   readonly confirm: (subject: string, payload: string) => Promise<unknown>
   /** Sends a settlement to the server without waiting; throws when the connection is closed. */
-  readonly send: (subject: string, payload: string) => void
+  readonly send: (subject: Uint8Array, payload: Uint8Array) => void
   /** The delivery no longer counts against the subscriber's in-flight bound. */
   readonly release: (held: Held) => void
   readonly redact: Redactor
 }
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+/** The settlements sent without waiting, as they are sent. */
+const ACK = encoder.encode("+ACK")
+const TERM = encoder.encode("+TERM")
+const WORKING = encoder.encode("+WPI")
 
 /**
  * A JetStream message as a {@link Delivery}: a NATS message whose reply subject is its ack subject.
@@ -35,14 +42,17 @@ export class NatsDelivery implements Delivery {
   readonly attempt: number
   readonly held: Held
   readonly #message: Msg
-  /** Where settlements go: the message's reply subject. */
-  readonly #ackSubject: string
+  /** Where settlements go: the message's reply subject, as it arrived. */
+  readonly #ackSubject: Uint8Array
   readonly #host: DeliveryHost
   #labels: ReturnType<typeof labelsOf> | undefined
   #settled = false
 
-  /** @param info What the message's ack subject (its reply subject) says: only a message with one is a delivery. */
-  constructor(topic: string, message: Msg, info: AckSubjectInfo, host: DeliveryHost) {
+  /**
+   * @param ackSubject The message's reply subject: only a message with one is a delivery.
+   * @param info What its ack subject says.
+   */
+  constructor(topic: string, message: Msg, ackSubject: Uint8Array, info: AckSubjectInfo, host: DeliveryHost) {
     this.topic = topic
     this.sequence = info.streamSequence
     this.payload = message.data
@@ -50,8 +60,7 @@ export class NatsDelivery implements Delivery {
     this.attempt = info.deliveryCount
     this.held = { deadline: Date.now() + host.ackWaitMillis(this.attempt), released: false }
     this.#message = message
-    // Set: the message was taken for a delivery because it has one.
-    this.#ackSubject = message.reply as string
+    this.#ackSubject = ackSubject
     this.#host = host
   }
 
@@ -81,7 +90,6 @@ export class NatsDelivery implements Delivery {
    * settlements, and a pull it saw first would deliver a later message before this one.
    */
   nak(delay?: Duration.Input): Effect.Effect<void, TransportError> {
-    const subject = this.#ackSubject
     const payload =
       delay === undefined
         ? "-NAK"
@@ -90,7 +98,7 @@ export class NatsDelivery implements Delivery {
       if (this.#settled) return Effect.void
       this.#settled = true
       return Effect.tryPromise({
-        try: () => this.#host.confirm(subject, payload),
+        try: () => this.#host.confirm(decoder.decode(this.#ackSubject), payload),
         catch: (error) => unavailable("nak", error, this.#host.redact)
       }).pipe(
         // Settled or not, the server takes the message back (at once, or after its ack wait): it leaves the bound.
@@ -107,7 +115,7 @@ export class NatsDelivery implements Delivery {
   get working(): Effect.Effect<void, TransportError> {
     return Effect.try({
       try: () => {
-        this.#host.send(this.#ackSubject, "+WPI")
+        this.#host.send(this.#ackSubject, WORKING)
         this.held.deadline = Date.now() + this.#host.ackWaitMillis(this.attempt)
       },
       catch: (error) => unavailable("working", error, this.#host.redact)
@@ -123,7 +131,7 @@ export class NatsDelivery implements Delivery {
     if (this.#settled) return Effect.void
     this.#settled = true
     try {
-      this.#host.send(this.#ackSubject, operation === "ack" ? "+ACK" : "+TERM")
+      this.#host.send(this.#ackSubject, operation === "ack" ? ACK : TERM)
       return Effect.void
     } catch (error) {
       return Effect.fail(unavailable(operation, error, this.#host.redact))

@@ -22,6 +22,7 @@
  * server: a nak sent before then would reach one of them.
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node"
+import { replyOf } from "./ackSubject.ts"
 import { nanos } from "./durations.ts"
 import type { Outbox } from "./Outbox.ts"
 import type { PullSettings } from "./pullSettings.ts"
@@ -67,7 +68,7 @@ export class Puller {
   /** The JetStream API subject a pull is published to. */
   readonly #pullSubject: string
   readonly #options: PullerOptions
-  readonly #receive: (message: Msg) => Held | undefined
+  readonly #receive: (message: Msg, reply: Uint8Array) => Held | undefined
   readonly #recover: (error: unknown) => Promise<boolean>
   /**
    * What it holds, in the order received, and how many of them are not released. Released ones leave
@@ -101,7 +102,8 @@ export class Puller {
   /**
    * @param pullSubject The consumer's `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>` subject.
    * @param inboxPrefix The connection's inbox prefix, when it has one of its own.
-   * @param receive Takes a message the server delivered and returns its hold; `undefined` when it is no delivery.
+   * @param receive Takes a message the server delivered, with its reply subject, and returns its hold;
+   *   `undefined` when it is no delivery.
    * @param recover Decides after failed pulls: resolve true to pull again, false to stop. Given an
    *   {@link InboxClosed}, it must stop.
    * @param sweepMillis How often holds whose ack wait passed are released, in milliseconds.
@@ -112,7 +114,7 @@ export class Puller {
     pullSubject: string,
     inboxPrefix: string | undefined,
     options: PullerOptions,
-    receive: (message: Msg) => Held | undefined,
+    receive: (message: Msg, reply: Uint8Array) => Held | undefined,
     recover: (error: unknown) => Promise<boolean>,
     sweepMillis: number
   ) {
@@ -168,14 +170,15 @@ export class Puller {
   #onMessage(message: Msg): void {
     this.#heard = true
     // A delivery carries its ack subject as its reply; a pull's status (heartbeat, end) comes to the pull's
-    // inbox with none. The reply is read anyway: the subject, read instead, would cost a decoding per message.
-    if (message.reply) {
+    // inbox with none. The reply is read anyway, as bytes: the subject, read instead, would be decoded.
+    const reply = replyOf(message)
+    if (reply !== undefined) {
       if (this.#requested > 0) this.#requested--
       if (!this.#running) {
         message.respond("-NAK")
         return
       }
-      const held = this.#receive(message)
+      const held = this.#receive(message, reply)
       if (held !== undefined) {
         this.#held.push(held)
         this.#holding++

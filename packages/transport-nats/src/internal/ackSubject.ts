@@ -1,17 +1,16 @@
 /**
- * What a delivery needs from a JetStream message's ack subject (its reply subject), read in place. The
- * client's `JsMsg.info` splits the subject into a dozen strings and splices the array for every message:
- * on a consumer that handles a trivial message that is about a sixth of all it allocates.
+ * What a delivery needs from a JetStream message's ack subject (its reply subject), read in place from the
+ * bytes it arrived in. The client's `JsMsg.info` decodes the subject to a string, splits it into a dozen
+ * strings and splices the array for every message: on a consumer that handles a trivial message that is
+ * about a sixth of all it allocates.
  *
  * The server writes one of two forms (nats-server 2.9 the first):
  * - `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>`
  * - `$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>[.<token>...]`
  *
  * The second may grow tokens at its end; like the client, the reader ignores them.
- *
- * A subscriber reads the ack subjects of one consumer, almost all of the first form: {@link ackSubjectReader}
- * recognises that form by its known start and reads only the numbers after it.
  */
+import type { Msg } from "@nats-io/transport-node"
 
 export interface AckSubjectInfo {
   /** How many times the message was delivered, this delivery included. */
@@ -21,7 +20,10 @@ export interface AckSubjectInfo {
   readonly publishedAtMillis: number
 }
 
-const PREFIX = "$JS.ACK."
+const encoder = new TextEncoder()
+const PREFIX = encoder.encode("$JS.ACK.")
+const DOT = 0x2e
+const DIGIT_0 = 0x30
 /** Tokens of the long form before its tail: the reader needs no more. */
 const LONG_FORM_TOKENS = 11
 /** Where each token ends, reused: reading is synchronous. */
@@ -29,16 +31,32 @@ const ends = new Int32Array(LONG_FORM_TOKENS)
 /** Nanosecond digits dropped to read the timestamp in whole milliseconds. */
 const NANOS_PER_MILLI_DIGITS = 6
 
-/** Where token `token` starts and ends, once `ends` holds the subject's token ends. */
-const startOf = (token: number): number => (ends[token - 1] as number) + 1
-const endOf = (token: number): number => ends[token] as number
+/**
+ * A message's reply subject as the bytes it arrived in, `undefined` when it has none. nats.js 3 keeps them
+ * on the message (`_msg.reply`), though not in its type; its `reply` decodes them into a string, which a
+ * delivery never needs: it reads them, and sends them back with its ack. Where a message has no such bytes,
+ * its `reply` is encoded.
+ */
+export const replyOf = (message: Msg): Uint8Array | undefined => {
+  const arrived = (message as Msg & { readonly _msg?: { readonly reply?: unknown } })._msg?.reply
+  if (arrived instanceof Uint8Array && arrived.length > 0) return arrived
+  // No reply, or a client that keeps it elsewhere: its decoded reply decides.
+  return message.reply ? encoder.encode(message.reply) : undefined
+}
+
+/** `bytes` starts with `start`. */
+const startsWith = (bytes: Uint8Array, start: Uint8Array): boolean => {
+  if (bytes.length < start.length) return false
+  for (let i = 0; i < start.length; i++) if (bytes[i] !== start[i]) return false
+  return true
+}
 
 /** The decimal number `subject[from, to)`, or NaN when it is empty or not all digits. */
-const decimal = (subject: string, from: number, to: number): number => {
+const decimal = (subject: Uint8Array, from: number, to: number): number => {
   if (from >= to) return Number.NaN
   let value = 0
   for (let i = from; i < to; i++) {
-    const digit = subject.charCodeAt(i) - 48
+    const digit = (subject[i] as number) - DIGIT_0
     if (digit < 0 || digit > 9) return Number.NaN
     value = value * 10 + digit
   }
@@ -50,7 +68,7 @@ const decimal = (subject: string, from: number, to: number): number => {
  * tokens end; `undefined` when one of those read is not a number.
  */
 const infoOf = (
-  subject: string,
+  subject: Uint8Array,
   deliveredStart: number,
   deliveredEnd: number,
   sequenceEnd: number,
@@ -68,11 +86,10 @@ const infoOf = (
 }
 
 /** The delivery count, stream sequence and store time an ack subject carries; `undefined` when it is not one. */
-export const readAckSubject = (subject: string): AckSubjectInfo | undefined => {
-  if (!subject.startsWith(PREFIX)) return undefined
+export const readAckSubject = (subject: Uint8Array): AckSubjectInfo | undefined => {
+  if (!startsWith(subject, PREFIX)) return undefined
   let dots = 0
-  for (let at = subject.indexOf("."); at >= 0 && dots < LONG_FORM_TOKENS; at = subject.indexOf(".", at + 1))
-    ends[dots++] = at
+  for (let at = 0; at < subject.length && dots < LONG_FORM_TOKENS; at++) if (subject[at] === DOT) ends[dots++] = at
   // Short of the long form, the last token ends with the subject; past it, what follows is its tail.
   if (dots < LONG_FORM_TOKENS) ends[dots] = subject.length
   const tokens = dots + 1
@@ -81,32 +98,10 @@ export const readAckSubject = (subject: string): AckSubjectInfo | undefined => {
   if (delivered < 0) return undefined
   return infoOf(
     subject,
-    startOf(delivered),
-    endOf(delivered),
-    endOf(delivered + 1),
-    endOf(delivered + 2),
-    endOf(delivered + 3)
+    (ends[delivered - 1] as number) + 1,
+    ends[delivered] as number,
+    ends[delivered + 1] as number,
+    ends[delivered + 2] as number,
+    ends[delivered + 3] as number
   )
-}
-
-/**
- * Reads the ack subjects of one consumer as {@link readAckSubject} does. One of the first form starts with
- * `$JS.ACK.<stream>.<consumer>.`, which the reader skips: it looks for the four dots after it, not for all
- * ten. Anything else is read in full.
- */
-export const ackSubjectReader = (
-  stream: string,
-  consumer: string
-): ((subject: string) => AckSubjectInfo | undefined) => {
-  const start = `${PREFIX}${stream}.${consumer}.`
-  return (subject) => {
-    if (!subject.startsWith(start)) return readAckSubject(subject)
-    const deliveredEnd = subject.indexOf(".", start.length)
-    const sequenceEnd = deliveredEnd < 0 ? -1 : subject.indexOf(".", deliveredEnd + 1)
-    const consumerSequenceEnd = sequenceEnd < 0 ? -1 : subject.indexOf(".", sequenceEnd + 1)
-    const timestampEnd = consumerSequenceEnd < 0 ? -1 : subject.indexOf(".", consumerSequenceEnd + 1)
-    // Short of the first form's nine tokens, or past them: the full reading decides.
-    if (timestampEnd < 0 || subject.includes(".", timestampEnd + 1)) return readAckSubject(subject)
-    return infoOf(subject, start.length, deliveredEnd, sequenceEnd, consumerSequenceEnd, timestampEnd)
-  }
 }
