@@ -21,6 +21,23 @@ const writers: ReadonlyArray<readonly [string, (nc: NatsConnection) => CommandWr
   ["published one by one", () => undefined]
 ]
 
+/** A server, a connection to send on, and what a second connection receives under a fresh subject. */
+const receiving = (label: string) =>
+  Effect.gen(function* () {
+    const server = yield* NatsServer.scoped()
+    const sender = yield* connection(server.connectTarget)
+    const receiver = yield* connection(server.connectTarget)
+    const subject = uniqueSubject(label)
+    const received: Array<Msg> = []
+    receiver.subscribe(`${subject}.>`, {
+      callback: (_, message) => {
+        received.push(message)
+      }
+    })
+    yield* Effect.promise(() => receiver.flush())
+    return { sender, subject, received }
+  })
+
 describe("Outbox", () => {
   it.live("the NATS client has the command writer that joins a turn's commands", () =>
     Effect.scoped(
@@ -36,17 +53,7 @@ describe("Outbox", () => {
     it.live(`${label}: 5,000 commands of one turn reach the server in order, with their reply subjects`, () =>
       Effect.scoped(
         Effect.gen(function* () {
-          const server = yield* NatsServer.scoped()
-          const sender = yield* connection(server.connectTarget)
-          const receiver = yield* connection(server.connectTarget)
-          const subject = uniqueSubject("order")
-          const received: Array<Msg> = []
-          receiver.subscribe(`${subject}.>`, {
-            callback: (_, message) => {
-              received.push(message)
-            }
-          })
-          yield* Effect.promise(() => receiver.flush())
+          const { sender, subject, received } = yield* receiving("order")
           const outbox = new Outbox(sender, writerOf(sender))
           // About 200 KiB of commands: more than the outbox keeps before writing within the turn. Every third
           // is given as bytes, as a delivery gives its ack subject.
@@ -71,17 +78,7 @@ describe("Outbox", () => {
     it.live(`${label}: a command larger than a write's worth, with text beyond ASCII, reaches the server whole`, () =>
       Effect.scoped(
         Effect.gen(function* () {
-          const server = yield* NatsServer.scoped()
-          const sender = yield* connection(server.connectTarget)
-          const receiver = yield* connection(server.connectTarget)
-          const subject = uniqueSubject("large")
-          const received: Array<Msg> = []
-          receiver.subscribe(`${subject}.>`, {
-            callback: (_, message) => {
-              received.push(message)
-            }
-          })
-          yield* Effect.promise(() => receiver.flush())
+          const { sender, subject, received } = yield* receiving("large")
           const outbox = new Outbox(sender, writerOf(sender))
           const payload = `ünï ${"x".repeat(100_000)}`
           outbox.publish(`${subject}.small`, "+ACK")
