@@ -56,13 +56,17 @@ export const make = <M, E, R>(options: ActorOptions<M, E, R>): Effect.Effect<Act
       return Effect.failCause(stoppedBy)
     }
     // The runtime still yields after its operation budget; a yield per message would cost an event-loop turn each.
-    // Taking synchronously when the mailbox has messages skips the waiting machinery of `Queue.take`.
-    const next = Effect.suspend(() => {
-      const taken = Queue.takeUnsafe(mailbox)
-      if (taken === undefined) return Effect.flatMap(Queue.take(mailbox), receive)
-      return Exit.isSuccess(taken) ? receive(taken.value) : taken
+    // Taking synchronously when the mailbox has messages skips the waiting machinery of `Queue.take`. The loop
+    // ends when taking fails (the mailbox ended) or, under "stop", when handling does.
+    const loop = Effect.whileLoop({
+      while: () => true,
+      body: () => {
+        const taken = Queue.takeUnsafe(mailbox)
+        if (taken === undefined) return Effect.flatMap(Queue.take(mailbox), receive)
+        return Exit.isSuccess(taken) ? receive(taken.value) : taken
+      },
+      step: () => {}
     })
-    const loop = Effect.forever(next, { disableYield: true })
     // Supervision wraps the loop, not each message: under "resume" a failure is logged and the loop starts again.
     const worker: Effect.Effect<void, E, R> = Effect.catchCause(loop, (cause) => {
       const error = Cause.findErrorOption(cause)
