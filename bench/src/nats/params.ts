@@ -56,11 +56,15 @@ export const warmupOf = (messages: number): number => Math.max(1, Math.min(20_00
 
 /**
  * Measured rounds of a case, each child running them one after the other: the line reports the median.
- * Five by default: a round of a publish or consume case lasts one to four seconds, and this machine's speed
- * varies by a fifth from round to round. `drain-memory` runs three, of about ten seconds each: its memory
- * is that of the last, and a single round's rate crossed the machine's drift (0.87 to 1.04 in four runs).
+ * Five for a publish case: a round lasts two to four seconds, and this machine's speed varies by a fifth
+ * from round to round. Nine for `consume-backlog` and its cluster variant: their rounds last one to two
+ * seconds, and on the cluster one round may run at half the rate of the next (38,000 to 77,000 messages
+ * a second in one run), so that the median of five moved by a tenth on drift alone. `drain-memory` runs
+ * three, of about ten seconds each: its memory is that of the last, and a single round's rate crossed the
+ * machine's drift (0.87 to 1.04 in four runs).
  */
-export const roundsOf = (def: CaseDef): number => rounds(def.name === "drain-memory" ? 3 : 5)
+export const roundsOf = (def: CaseDef): number =>
+  rounds(def.name === "drain-memory" ? 3 : def.kind === "consume" ? 9 : 5)
 
 /** What one implementation reports of its measured rounds. */
 export interface Run {
