@@ -30,6 +30,7 @@ const LF = 0x0a
 
 /** Text as the bytes it is sent as. */
 const bytesOf = (text: string | Uint8Array): Uint8Array => (typeof text === "string" ? encoder.encode(text) : text)
+/** Bytes as the text they encode, for the client's own `publish`. */
 const textOf = (bytes: string | Uint8Array): string => (typeof bytes === "string" ? bytes : decoder.decode(bytes))
 
 /** The connection's own command writer, where its client has one. */
