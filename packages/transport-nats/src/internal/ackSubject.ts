@@ -44,6 +44,10 @@ export const replyOf = (message: Msg): Uint8Array | undefined => {
   return message.reply ? encoder.encode(message.reply) : undefined
 }
 
+/** Where token `token` starts and ends, once `ends` holds the subject's token ends. */
+const startOf = (token: number): number => (ends[token - 1] as number) + 1
+const endOf = (token: number): number => ends[token] as number
+
 /** `bytes` starts with `start`. */
 const startsWith = (bytes: Uint8Array, start: Uint8Array): boolean => {
   if (bytes.length < start.length) return false
@@ -63,28 +67,6 @@ const decimal = (subject: Uint8Array, from: number, to: number): number => {
   return value
 }
 
-/**
- * The numbers of an ack subject, given where its `<delivered>` token starts and where it and the next three
- * tokens end; `undefined` when one of those read is not a number.
- */
-const infoOf = (
-  subject: Uint8Array,
-  deliveredStart: number,
-  deliveredEnd: number,
-  sequenceEnd: number,
-  consumerSequenceEnd: number,
-  timestampEnd: number
-): AckSubjectInfo | undefined => {
-  const deliveryCount = decimal(subject, deliveredStart, deliveredEnd)
-  const streamSequence = decimal(subject, deliveredEnd + 1, sequenceEnd)
-  // Milliseconds from the nanosecond digits without their last six: exact, where nanoseconds exceed 2^53.
-  const timestampStart = consumerSequenceEnd + 1
-  const millisEnd = timestampEnd - NANOS_PER_MILLI_DIGITS
-  const publishedAtMillis = millisEnd > timestampStart ? decimal(subject, timestampStart, millisEnd) : 0
-  if (Number.isNaN(deliveryCount) || Number.isNaN(streamSequence) || Number.isNaN(publishedAtMillis)) return undefined
-  return { deliveryCount, streamSequence, publishedAtMillis }
-}
-
 /** The delivery count, stream sequence and store time an ack subject carries; `undefined` when it is not one. */
 export const readAckSubject = (subject: Uint8Array): AckSubjectInfo | undefined => {
   if (!startsWith(subject, PREFIX)) return undefined
@@ -96,12 +78,12 @@ export const readAckSubject = (subject: Uint8Array): AckSubjectInfo | undefined 
   // The index of the <delivered> token: the next four follow it.
   const delivered = tokens === 9 ? 4 : tokens >= LONG_FORM_TOKENS ? 6 : -1
   if (delivered < 0) return undefined
-  return infoOf(
-    subject,
-    (ends[delivered - 1] as number) + 1,
-    ends[delivered] as number,
-    ends[delivered + 1] as number,
-    ends[delivered + 2] as number,
-    ends[delivered + 3] as number
-  )
+  const deliveryCount = decimal(subject, startOf(delivered), endOf(delivered))
+  const streamSequence = decimal(subject, startOf(delivered + 1), endOf(delivered + 1))
+  // Milliseconds from the nanosecond digits without their last six: exact, where nanoseconds exceed 2^53.
+  const timestampStart = startOf(delivered + 3)
+  const millisEnd = endOf(delivered + 3) - NANOS_PER_MILLI_DIGITS
+  const publishedAtMillis = millisEnd > timestampStart ? decimal(subject, timestampStart, millisEnd) : 0
+  if (Number.isNaN(deliveryCount) || Number.isNaN(streamSequence) || Number.isNaN(publishedAtMillis)) return undefined
+  return { deliveryCount, streamSequence, publishedAtMillis }
 }
