@@ -47,6 +47,7 @@ import {
   type Transport,
   TransportService
 } from "./Transport.ts"
+import * as TransportDefaults from "./TransportDefaults.ts"
 
 /** Options of one publish. */
 export interface PublishOptions {
@@ -145,7 +146,6 @@ const DEFAULT_MAX_DELIVERIES = 5
 /** Deliveries a consumed message may have beyond `maxDeliveries`, for deliveries that ended without an outcome. */
 const UNSETTLED_DELIVERIES = 5
 const DEFAULT_STOP_TIMEOUT = Duration.seconds(30)
-const DEFAULT_ACK_WAIT = Duration.seconds(30)
 /**
  * Runs of consumer fibers per turn of the event loop that start from the microtask queue (see promptScheduler).
  * Measured on a NATS backlog, with a 3-node cluster on the same 2 cores: 64 spent less CPU per message than 16
@@ -304,10 +304,8 @@ const make = (transport: Transport, options: BusOptions = {}): BusShape => {
       const maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES
       const brokerMaxDeliveries = maxDeliveries + UNSETTLED_DELIVERIES
       const redeliveryDelay = options.redeliveryDelay ?? defaultRedeliveryDelay
-      const maxInFlight = options.maxInFlight ?? 1000
-      const shortestAckWait = Math.min(
-        ...(options.backoff ?? [options.ackWait ?? DEFAULT_ACK_WAIT]).map((wait) => Duration.toMillis(wait))
-      )
+      const maxInFlight = TransportDefaults.maxInFlightOf(options)
+      const shortestAckWait = TransportDefaults.shortestAckWaitOf(options)
       const workingInterval =
         options.workingInterval === undefined ? shortestAckWait / 3 : Duration.toMillis(options.workingInterval)
       const clock = yield* Clock.Clock

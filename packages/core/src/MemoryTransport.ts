@@ -15,13 +15,12 @@ import {
   TopicNotFound,
   type TransportError
 } from "./errors.ts"
-import { Group, type GroupHost, Member, maxInFlightOf, policyOf } from "./internal/memory/Group.ts"
+import { Group, type GroupHost, Member, policyOf } from "./internal/memory/Group.ts"
 import { TopicLog } from "./internal/memory/TopicLog.ts"
 import {
   type Delivery,
   type OutgoingRecord,
   type PublishReceipt,
-  StartPosition,
   type SubscriptionOptions,
   type TopicConfig,
   type Transport,
@@ -29,6 +28,7 @@ import {
   TransportService
 } from "./Transport.ts"
 import * as TransportChecks from "./TransportChecks.ts"
+import * as TransportDefaults from "./TransportDefaults.ts"
 
 /** Options of {@link make}. */
 export interface MemoryTransportOptions {
@@ -145,7 +145,7 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
         yield* Effect.fromResult(TransportChecks.subscription(options))
         log.expire(clock.currentTimeMillisUnsafe())
         const queue = yield* Queue.unbounded<Delivery, Cause.Done>()
-        const member = new Member(queue, maxInFlightOf(options))
+        const member = new Member(queue, TransportDefaults.maxInFlightOf(options))
         yield* Effect.acquireRelease(
           Effect.sync(() => {
             const policy = policyOf(options)
@@ -155,8 +155,7 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
               existing.join(member)
               return existing
             }
-            const start = options.start ?? (options.group === undefined ? StartPosition.new : StartPosition.all)
-            const created = new Group(log, start, policy, host)
+            const created = new Group(log, TransportDefaults.startOf(options), policy, host)
             if (options.group === undefined) broadcasts.add(created)
             else groups.set(options.group, created)
             active.add(created)

@@ -34,3 +34,4 @@ export {
   TransportService
 } from "./Transport.ts"
 export * as TransportChecks from "./TransportChecks.ts"
+export * as TransportDefaults from "./TransportDefaults.ts"

@@ -30,6 +30,7 @@ import {
   type TopicInfo,
   type Transport,
   TransportChecks,
+  TransportDefaults,
   type TransportError,
   type TransportFeatures,
   TransportService,
@@ -39,7 +40,7 @@ import { Cause, type Duration, Effect, Layer, Queue, type Scope, Stream } from "
 import { readAckSubject } from "./internal/ackSubject.ts"
 import { Confirmations, clientProtocolOf } from "./internal/Confirmations.ts"
 import { type ConnectionSettings, inboxPrefixOf, open, redactorOf } from "./internal/connection.ts"
-import { ackWaitsOf, consumerConfigOf, consumerSettingsOf, DEFAULT_MAX_IN_FLIGHT } from "./internal/consumerConfig.ts"
+import { consumerConfigOf, consumerSettingsOf } from "./internal/consumerConfig.ts"
 import { millis, nanos } from "./internal/durations.ts"
 import {
   apiFailure,
@@ -310,12 +311,12 @@ export const make = (
             : yield* joinGroup(stream, topic, group, subscription)
 
         const queue = yield* Queue.unbounded<Delivery, TransportError | Cause.Done>()
-        const maxInFlight = subscription.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
-        const ackWaits = ackWaitsOf(subscription)
+        const maxInFlight = TransportDefaults.maxInFlightOf(subscription)
+        const ackWaits = TransportDefaults.ackWaitsOf(subscription)
         let puller: Puller | undefined
         let lingerUntil = 0
         const host: DeliveryHost = {
-          ackWaitMillis: (attempt) => ackWaits[Math.min(attempt, ackWaits.length) - 1] as number,
+          ackWaitMillis: (deliveryCount) => TransportDefaults.ackWaitOf(ackWaits, deliveryCount),
           release: (held) => puller?.release(held),
           send: (subject, payload) => outbox.publish(subject, payload),
           confirm: (subject, payload) => {

@@ -1,17 +1,6 @@
 import { AckPolicy, type ConsumerConfig, DeliverPolicy, ReplayPolicy } from "@nats-io/jetstream"
-import { StartPosition, type SubscriptionOptions } from "@sluice/core"
-import { millis, nanos } from "./durations.ts"
-
-/** The default in-flight bound of the port: 1000 unsettled deliveries. */
-export const DEFAULT_MAX_IN_FLIGHT = 1000
-const DEFAULT_ACK_WAIT = "30 seconds"
-
-/** The ack wait of each attempt, in milliseconds: entry `n - 1` for attempt `n`, the last one repeating. */
-export const ackWaitsOf = (options: SubscriptionOptions): ReadonlyArray<number> =>
-  (options.backoff === undefined || options.backoff.length === 0
-    ? [options.ackWait ?? DEFAULT_ACK_WAIT]
-    : options.backoff
-  ).map(millis)
+import { type StartPosition, type SubscriptionOptions, TransportDefaults } from "@sluice/core"
+import { nanos } from "./durations.ts"
 
 /**
  * The settings a subscription may change on an existing consumer (JetStream keeps the start position).
@@ -19,12 +8,12 @@ export const ackWaitsOf = (options: SubscriptionOptions): ReadonlyArray<number> 
  * bounds the whole group at `membersPerGroup` members' worth.
  */
 export const consumerSettingsOf = (options: SubscriptionOptions, membersPerGroup: number): Partial<ConsumerConfig> => ({
-  ack_wait: (ackWaitsOf(options)[0] as number) * 1_000_000,
+  ack_wait: (TransportDefaults.ackWaitsOf(options)[0] as number) * 1_000_000,
   // JetStream's backoff gives the delay after each delivery; the port's gives the ack wait of each attempt.
   // They agree: both repeat the last entry.
   ...(options.backoff === undefined || options.backoff.length === 0 ? {} : { backoff: options.backoff.map(nanos) }),
   max_deliver: options.maxDeliveries ?? -1,
-  max_ack_pending: (options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT) * membersPerGroup
+  max_ack_pending: TransportDefaults.maxInFlightOf(options) * membersPerGroup
 })
 
 /** Where a new consumer starts. */
@@ -53,6 +42,6 @@ export const consumerConfigOf = (
   ...(options.group === undefined ? { inactive_threshold: inactiveAfterNanos } : { durable_name: options.group }),
   ack_policy: AckPolicy.Explicit,
   replay_policy: ReplayPolicy.Instant,
-  ...startOf(options.start ?? (options.group === undefined ? StartPosition.new : StartPosition.all)),
+  ...startOf(TransportDefaults.startOf(options)),
   ...consumerSettingsOf(options, options.group === undefined ? 1 : membersPerGroup)
 })

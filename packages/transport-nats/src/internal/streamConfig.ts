@@ -1,11 +1,8 @@
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream"
-import type { TopicConfig } from "@sluice/core"
+import { type TopicConfig, TransportDefaults } from "@sluice/core"
 import { Duration } from "effect"
 import { nanos } from "./durations.ts"
 import { streamName } from "./names.ts"
-
-/** JetStream's default dedup window. */
-const DEFAULT_DEDUP_WINDOW = Duration.minutes(2)
 
 /** Where streams keep their messages. */
 export type Storage = "file" | "memory"
@@ -15,11 +12,8 @@ export const streamConfigOf = (
   config: TopicConfig,
   defaults: { readonly storage: Storage; readonly replicas: number }
 ): StreamConfig => {
-  const dedupWindow = config.dedupWindow ?? DEFAULT_DEDUP_WINDOW
-  const window =
-    config.maxAge === undefined
-      ? dedupWindow
-      : Duration.min(Duration.fromInputUnsafe(dedupWindow), Duration.fromInputUnsafe(config.maxAge))
+  const dedupWindow = TransportDefaults.dedupWindowOf(config)
+  const window = config.maxAge === undefined ? dedupWindow : Math.min(dedupWindow, Duration.toMillis(config.maxAge))
   return {
     name: streamName(config.name),
     subjects: [config.name],

@@ -1,9 +1,7 @@
 import { type Cause, Duration, Effect, Queue } from "effect"
 import type { Delivery, OutgoingRecord, StartPosition, SubscriptionOptions } from "../../Transport.ts"
+import * as TransportDefaults from "../../TransportDefaults.ts"
 import type { RemovalListener, TopicLog } from "./TopicLog.ts"
-
-const DEFAULT_MAX_IN_FLIGHT = 1000
-const DEFAULT_ACK_WAIT_MS = 30_000
 
 /** A member of a group: one subscription stream, with its own bound on unsettled deliveries. */
 export class Member {
@@ -23,14 +21,9 @@ export interface GroupPolicy {
 }
 
 export const policyOf = (options: SubscriptionOptions): GroupPolicy => ({
-  ackWaitMs:
-    options.backoff !== undefined && options.backoff.length > 0
-      ? options.backoff.map(Duration.toMillis)
-      : [options.ackWait === undefined ? DEFAULT_ACK_WAIT_MS : Duration.toMillis(options.ackWait)],
+  ackWaitMs: TransportDefaults.ackWaitsOf(options),
   maxDeliveries: options.maxDeliveries ?? Number.POSITIVE_INFINITY
 })
-
-export const maxInFlightOf = (options: SubscriptionOptions): number => options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
 
 /** Hooks a group needs from its broker: the clock and the timer. */
 export interface GroupHost {
@@ -221,8 +214,7 @@ export class Group implements RemovalListener {
   }
 
   private ackWaitOf(attempt: number): number {
-    const waits = this.policy.ackWaitMs
-    return waits[Math.min(attempt, waits.length) - 1] as number
+    return TransportDefaults.ackWaitOf(this.policy.ackWaitMs, attempt)
   }
 
   private release(entry: MemoryDelivery): void {

@@ -1,13 +1,12 @@
 import { Duration } from "effect"
 import type { OutgoingRecord, PublishReceipt, TopicConfig, TopicInfo } from "../../Transport.ts"
+import * as TransportDefaults from "../../TransportDefaults.ts"
 import { Deque } from "./Deque.ts"
 
 /** Told when messages leave the log, so a group can count what it never received. */
 export interface RemovalListener {
   removed(sequence: number): void
 }
-
-const DEFAULT_DEDUP_WINDOW_MS = 120_000
 
 interface Limits {
   readonly maxMessages: number
@@ -22,7 +21,7 @@ const limitsOf = (config: TopicConfig): Limits => ({
   maxBytes: config.maxBytes ?? Number.POSITIVE_INFINITY,
   maxAgeMs: config.maxAge === undefined ? Number.POSITIVE_INFINITY : Duration.toMillis(config.maxAge),
   discard: config.discard ?? "old",
-  dedupWindowMs: config.dedupWindow === undefined ? DEFAULT_DEDUP_WINDOW_MS : Duration.toMillis(config.dedupWindow)
+  dedupWindowMs: TransportDefaults.dedupWindowOf(config)
 })
 
 /**
