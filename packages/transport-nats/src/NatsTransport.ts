@@ -38,6 +38,7 @@ import {
 } from "@sluice/core"
 import { Cause, type Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
 import { readAckSubject } from "./internal/ackSubject.ts"
+import { CommandBuffer, commandWriterOf } from "./internal/CommandBuffer.ts"
 import { Confirmations, clientProtocolOf } from "./internal/Confirmations.ts"
 import { type ConnectionSettings, inboxPrefixOf, open, redactorOf } from "./internal/connection.ts"
 import { consumerConfigOf, consumerSettingsOf } from "./internal/consumerConfig.ts"
@@ -53,7 +54,6 @@ import {
 } from "./internal/errors.ts"
 import { type DeliveryHost, NatsDelivery } from "./internal/NatsDelivery.ts"
 import { pullSubject, streamName } from "./internal/names.ts"
-import { commandWriterOf, Outbox } from "./internal/Outbox.ts"
 import { InboxClosed, Puller } from "./internal/Puller.ts"
 import { pullSettingsOf } from "./internal/pullSettings.ts"
 import { wireHeaderBytes, wireHeadersOf } from "./internal/records.ts"
@@ -125,7 +125,7 @@ export const make = (
         (connection) => Effect.promise(() => connection.close().catch(() => undefined))
       ))
     const timeout = millis(options.requestTimeout ?? "5 seconds")
-    const outbox = new Outbox(nc, commandWriterOf(nc))
+    const commands = new CommandBuffer(nc, commandWriterOf(nc))
     const js: JetStreamClient = jetstream(nc, { timeout })
     const confirmations = new Confirmations(nc, clientProtocolOf(nc), js, timeout)
     yield* Effect.addFinalizer(() => Effect.sync(() => confirmations.close()))
@@ -318,7 +318,7 @@ export const make = (
         const host: DeliveryHost = {
           ackWaitMillis: (deliveryCount) => TransportDefaults.ackWaitOf(ackWaits, deliveryCount),
           release: (held) => puller?.release(held),
-          send: (subject, payload) => outbox.publish(subject, payload),
+          send: (subject, payload) => commands.publish(subject, payload),
           confirm: (subject, payload) => {
             const wait = lingerUntil - Date.now()
             if (wait <= 0) return nc.request(subject, payload, { timeout })
@@ -350,7 +350,7 @@ export const make = (
           Effect.sync(() => {
             puller = new Puller(
               nc,
-              outbox,
+              commands,
               pullSubject(stream, name),
               inboxPrefixOf(nc),
               { ...pull, maxInFlight, retryMillis: Math.min(1000, pull.heartbeatMillis) },

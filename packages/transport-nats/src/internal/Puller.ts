@@ -8,9 +8,9 @@
  * expired, in case it was only delayed and still waits at the server.
  *
  * Every pull of a subscriber answers to one inbox subscription, made once: a
- * pull costs one publish, written after the acks of the same turn (the outbox
- * keeps their order, so the server frees what they settle before it serves
- * the pull). The client's `fetch` subscribes and unsubscribes an inbox of its
+ * pull costs one publish, written after the acks of the same turn (the
+ * command buffer keeps their order, so the server frees what they settle
+ * before it serves the pull). The client's `fetch` subscribes and unsubscribes an inbox of its
  * own for each pull: two more writes per pull, and interest that the server
  * (and a cluster's routes) must track.
  *
@@ -23,8 +23,8 @@
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node"
 import { replyOf } from "./ackSubject.ts"
+import type { CommandBuffer } from "./CommandBuffer.ts"
 import { nanos } from "./durations.ts"
-import type { Outbox } from "./Outbox.ts"
 import type { PullSettings } from "./pullSettings.ts"
 
 /** The server times a pull from when it gets it, a little after it was sent: allow for that, in milliseconds. */
@@ -64,7 +64,7 @@ export class InboxClosed extends Error {
 }
 
 export class Puller {
-  readonly #outbox: Outbox
+  readonly #commands: CommandBuffer
   /** The JetStream API subject a pull is published to. */
   readonly #pullSubject: string
   readonly #options: PullerOptions
@@ -110,7 +110,7 @@ export class Puller {
    */
   constructor(
     connection: NatsConnection,
-    outbox: Outbox,
+    commands: CommandBuffer,
     pullSubject: string,
     inboxPrefix: string | undefined,
     options: PullerOptions,
@@ -118,7 +118,7 @@ export class Puller {
     recover: (error: unknown) => Promise<boolean>,
     sweepMillis: number
   ) {
-    this.#outbox = outbox
+    this.#commands = commands
     this.#pullSubject = pullSubject
     this.#options = options
     this.#receive = receive
@@ -278,7 +278,7 @@ export class Puller {
       // The server's first heartbeat comes a heartbeat from now: the watchdog counts from here.
       this.#heard = true
       try {
-        this.#outbox.publish(this.#pullSubject, `${this.#pullRequest}${want}}`, this.#inbox)
+        this.#commands.publish(this.#pullSubject, `${this.#pullRequest}${want}}`, this.#inbox)
       } catch (error) {
         this.#failed(error)
         return

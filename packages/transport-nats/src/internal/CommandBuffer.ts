@@ -4,7 +4,7 @@
  *
  * A consumer settles every message it receives. The client's `publish` builds each command as a string of
  * its own, encodes it with a `TextEncoder` and copies it into its outbound buffer: on a trivial handler
- * that is about a tenth of the consumer's work. The outbox copies a turn's commands into one buffer it
+ * that is about a tenth of the consumer's work. The buffer copies a turn's commands into one buffer it
  * keeps, and hands the client a copy of them once. A delivery's ack subject is copied as the bytes it
  * arrived in: it is never decoded nor encoded.
  *
@@ -19,7 +19,7 @@ import type { NatsConnection } from "@nats-io/transport-node"
 /** Writes encoded protocol commands to a connection's outbound buffer. */
 export type CommandWriter = (commands: Uint8Array) => void
 
-/** Bytes queued beyond which the outbox writes at once rather than at the end of the turn. */
+/** Bytes queued beyond which the buffer writes at once rather than at the end of the turn. */
 const FLUSH_AT_BYTES = 32 * 1024
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -40,7 +40,7 @@ export const commandWriterOf = (connection: NatsConnection): CommandWriter | und
   return typeof sendCommand === "function" ? (commands) => sendCommand.call(protocol, commands) : undefined
 }
 
-export class Outbox {
+export class CommandBuffer {
   readonly #connection: NatsConnection
   readonly #write: CommandWriter | undefined
   /** This turn's commands, from its start; reused from turn to turn, since the client is given a copy. */

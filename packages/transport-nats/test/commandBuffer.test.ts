@@ -1,5 +1,5 @@
 /**
- * The outbox, against a real server: what it queues reaches the server in the order queued, with its reply
+ * The command buffer, against a real server: what it queues reaches the server in the order queued, with its reply
  * subjects, whether it joins a turn's commands (through the client's command writer) or publishes them one
  * by one (a client without that writer); a turn that queues more than one write's worth is written whole;
  * a publish on a closed connection throws. The client this package depends on has the writer.
@@ -7,14 +7,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
-import { type CommandWriter, commandWriterOf, Outbox } from "../src/internal/Outbox.ts"
+import { CommandBuffer, type CommandWriter, commandWriterOf } from "../src/internal/CommandBuffer.ts"
 import { NatsServer } from "../src/testing/index.ts"
 import { connection } from "./connection.ts"
 import { eventually } from "./eventually.ts"
 
 const encoder = new TextEncoder()
 let counter = 0
-const uniqueSubject = (label: string) => `outbox.${Date.now().toString(36)}.${label}-${++counter}`
+const uniqueSubject = (label: string) => `commands.${Date.now().toString(36)}.${label}-${++counter}`
 
 const writers: ReadonlyArray<readonly [string, (nc: NatsConnection) => CommandWriter | undefined]> = [
   ["joined per turn", commandWriterOf],
@@ -38,7 +38,7 @@ const receiving = (label: string) =>
     return { sender, subject, received }
   })
 
-describe("Outbox", () => {
+describe("CommandBuffer", () => {
   it.live("the NATS client has the command writer that joins a turn's commands", () =>
     Effect.scoped(
       Effect.gen(function* () {
@@ -54,12 +54,12 @@ describe("Outbox", () => {
       Effect.scoped(
         Effect.gen(function* () {
           const { sender, subject, received } = yield* receiving("order")
-          const outbox = new Outbox(sender, writerOf(sender))
-          // About 200 KiB of commands: more than the outbox keeps before writing within the turn. Every third
+          const buffer = new CommandBuffer(sender, writerOf(sender))
+          // About 200 KiB of commands: more than the buffer keeps before writing within the turn. Every third
           // is given as bytes, as a delivery gives its ack subject.
           for (let i = 0; i < 5000; i++) {
             const text = (value: string) => (i % 3 === 0 ? encoder.encode(value) : value)
-            outbox.publish(
+            buffer.publish(
               text(`${subject}.${i}`),
               text(`+ACK ${i}`),
               i % 2 === 0 ? text(`${subject}.reply.${i}`) : undefined
@@ -79,11 +79,11 @@ describe("Outbox", () => {
       Effect.scoped(
         Effect.gen(function* () {
           const { sender, subject, received } = yield* receiving("large")
-          const outbox = new Outbox(sender, writerOf(sender))
+          const buffer = new CommandBuffer(sender, writerOf(sender))
           const payload = `ünï ${"x".repeat(100_000)}`
-          outbox.publish(`${subject}.small`, "+ACK")
-          outbox.publish(`${subject}.é`, payload, `${subject}.reply.ü`)
-          outbox.publish(`${subject}.after`, "+ACK")
+          buffer.publish(`${subject}.small`, "+ACK")
+          buffer.publish(`${subject}.é`, payload, `${subject}.reply.ü`)
+          buffer.publish(`${subject}.after`, "+ACK")
           yield* eventually("all three commands arrive", () => received.length === 3, 5_000)
           expect(received.map((message) => message.subject)).toEqual([
             `${subject}.small`,
@@ -101,9 +101,9 @@ describe("Outbox", () => {
         Effect.gen(function* () {
           const server = yield* NatsServer.scoped()
           const nc = yield* Effect.promise(() => connect(server.connectTarget))
-          const outbox = new Outbox(nc, writerOf(nc))
+          const buffer = new CommandBuffer(nc, writerOf(nc))
           yield* Effect.promise(() => nc.close())
-          expect(() => outbox.publish(uniqueSubject("closed"), "+ACK")).toThrow(/closed/i)
+          expect(() => buffer.publish(uniqueSubject("closed"), "+ACK")).toThrow(/closed/i)
         })
       )
     )
