@@ -13,7 +13,7 @@
  * Durability on 2.9: a confirmed publish is stored and replicated to `replicas` servers, but fsynced
  * only on the server's 60 s timer; a power loss of every replica at once can lose recent messages.
  */
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
 import {
   type Delivery,
@@ -38,9 +38,10 @@ import {
 } from "@sluice/core"
 import { Cause, type Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
 import { readAckSubject } from "./internal/ackSubject.ts"
-import { CommandBuffer, commandWriterOf } from "./internal/CommandBuffer.ts"
-import { Confirmations, clientProtocolOf } from "./internal/Confirmations.ts"
-import { type ConnectionSettings, inboxPrefixOf, open, redactorOf } from "./internal/connection.ts"
+import { CommandBuffer } from "./internal/CommandBuffer.ts"
+import { Confirmations } from "./internal/Confirmations.ts"
+import { clientInternalsOf } from "./internal/clientInternals.ts"
+import { type ConnectionSettings, open, redactorOf } from "./internal/connection.ts"
 import { consumerConfigOf, consumerSettingsOf } from "./internal/consumerConfig.ts"
 import { millis, nanos } from "./internal/durations.ts"
 import {
@@ -110,7 +111,9 @@ export const features: TransportFeatures = {
 
 /**
  * Connects to NATS (or uses `options.connection`) for as long as the scope lasts. Fails with `InvalidConfig`,
- * before connecting, when the pull settings are ones the server would refuse.
+ * before connecting, when the pull settings are ones the server would refuse, and when the connection lacks
+ * an internal of the client that the transport uses (a connection of another client than the one Sluice
+ * supports; the error names both).
  */
 export const make = (
   options: NatsTransportOptions = {}
@@ -124,10 +127,10 @@ export const make = (
         Effect.tryPromise({ try: () => open(options), catch: (error) => unavailable("connect", error, redact) }),
         (connection) => Effect.promise(() => connection.close().catch(() => undefined))
       ))
+    const internals = yield* Effect.fromResult(clientInternalsOf(nc))
     const timeout = millis(options.requestTimeout ?? "5 seconds")
-    const commands = new CommandBuffer(nc, commandWriterOf(nc))
-    const js: JetStreamClient = jetstream(nc, { timeout })
-    const confirmations = new Confirmations(nc, clientProtocolOf(nc), js, timeout)
+    const commands = new CommandBuffer(nc, internals.writeCommands)
+    const confirmations = new Confirmations(nc, internals.requests, timeout)
     yield* Effect.addFinalizer(() => Effect.sync(() => confirmations.close()))
     const jsm: JetStreamManager = yield* Effect.tryPromise({
       try: () => jetstreamManager(nc, { timeout }),
@@ -352,7 +355,7 @@ export const make = (
               nc,
               commands,
               pullSubject(stream, name),
-              inboxPrefixOf(nc),
+              internals.inboxPrefix,
               { ...pull, maxInFlight, retryMillis: Math.min(1000, pull.heartbeatMillis) },
               (message, reply) => {
                 const info = readAckSubject(reply)

@@ -6,12 +6,10 @@
 
 import { describe, expect, it } from "@effect/vitest"
 import { AckPolicy, DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream"
-import { connect, type Msg } from "@nats-io/transport-node"
-import { Effect } from "effect"
+import { connect } from "@nats-io/transport-node"
 import { afterAll } from "vitest"
-import { readAckSubject as readBytes, replyOf } from "../src/internal/ackSubject.ts"
+import { readAckSubject as readBytes } from "../src/internal/ackSubject.ts"
 import { NatsServer } from "../src/testing/index.ts"
-import { eventually } from "./eventually.ts"
 
 const encoder = new TextEncoder()
 /** Subjects as the bytes they arrive in. */
@@ -69,41 +67,6 @@ afterAll(async () => {
   } finally {
     await server.stop()
   }
-})
-
-/** Bytes as a plain array, to compare a Buffer with a Uint8Array by content. */
-const contentOf = (bytes: Uint8Array | undefined): Array<number> | undefined =>
-  bytes === undefined ? undefined : [...bytes]
-
-describe("replyOf on a real server", () => {
-  it("gives a message's reply subject as the bytes it arrived in, kept by the client, and none without one", async () => {
-    const nc = await connect({ ...server.connectTarget, timeout: 2_000 })
-    try {
-      // Outside the stream of the test below, which captures `<stream>.>`.
-      const subject = `reply-of-${stream}`
-      const received: Array<Msg> = []
-      nc.subscribe(subject, {
-        callback: (_, message) => {
-          received.push(message)
-        }
-      })
-      nc.publish(subject, "with", { reply: `${subject}.answer.é` })
-      nc.publish(subject, "without")
-      await nc.flush()
-      await Effect.runPromise(eventually("both messages", () => received.length === 2, 5_000))
-      const [withReply, withoutReply] = received
-      if (withReply === undefined || withoutReply === undefined) return expect.fail("expected both messages")
-      // The client keeps the bytes on the message: without them, each delivery would encode its reply.
-      expect("_msg" in withReply).toBe(true)
-      expect(contentOf(replyOf(withReply))).toEqual(contentOf(encoder.encode(`${subject}.answer.é`)))
-      expect(replyOf(withoutReply)).toBeUndefined()
-      // A message that has only the decoded reply gives it encoded.
-      expect(contentOf(replyOf({ reply: "a.b" } as Msg))).toEqual(contentOf(encoder.encode("a.b")))
-      expect(replyOf({ reply: "" } as Msg)).toBeUndefined()
-    } finally {
-      await nc.close()
-    }
-  })
 })
 
 describe("readAckSubject on a real server", () => {

@@ -1,23 +1,19 @@
 /**
- * The fire-and-forget commands of one connection (settlements and pulls), written together at the end of
- * the turn that made them, in the order they were made.
+ * The fire-and-forget commands of one connection (settlements and pulls), queued as protocol bytes and
+ * written together at the end of the turn that made them.
  *
- * A consumer settles every message it receives. The client's `publish` builds each command as a string of
- * its own, encodes it with a `TextEncoder` and copies it into its outbound buffer: on a trivial handler
- * that is about a tenth of the consumer's work. The buffer copies a turn's commands into one buffer it
- * keeps, and hands the client a copy of them once. A delivery's ack subject is copied as the bytes it
- * arrived in: it is never decoded nor encoded.
+ * Invariant: commands reach the connection whole and in the order they were queued, by the end of the
+ * turn that queued them (sooner once a write's worth is queued); a delivery's ack subject is copied as the
+ * bytes it arrived in, never decoded nor encoded. They go through the client's own command writer
+ * (`ClientInternals.writeCommands`), where its `publish` ends, so they join the connection's outbound
+ * buffer and its reconnect handling like any publish (what is buffered while the connection is down is
+ * dropped; pulls come back through their heartbeats, settlements through redelivery).
  *
- * It writes through the client's own command writer (`protocol.sendCommand`, which nats.js 3 keeps on the
- * connection though not in its type), the one the client's `publish` ends in: the commands join the
- * connection's outbound buffer and its reconnect handling like any publish (what is buffered while the
- * connection is down is dropped; pulls come back through their heartbeats, settlements through
- * redelivery). Where a connection has no such writer, each command is published on its own.
+ * Why: a consumer settles every message, and the client's `publish` builds, encodes and copies each
+ * command on its own; one copy per turn costs less ("Where a consumed message's time goes",
+ * bench/README.md).
  */
 import type { NatsConnection } from "@nats-io/transport-node"
-
-/** Writes encoded protocol commands to a connection's outbound buffer. */
-export type CommandWriter = (commands: Uint8Array) => void
 
 /** Bytes queued beyond which the buffer writes at once rather than at the end of the turn. */
 const FLUSH_AT_BYTES = 32 * 1024
@@ -30,27 +26,18 @@ const LF = 0x0a
 
 /** Text as the bytes it is sent as. */
 const bytesOf = (text: string | Uint8Array): Uint8Array => (typeof text === "string" ? encoder.encode(text) : text)
-/** Bytes as the text they encode, for the client's own `publish`. */
-const textOf = (bytes: string | Uint8Array): string => (typeof bytes === "string" ? bytes : decoder.decode(bytes))
-
-/** The connection's own command writer, where its client has one. */
-export const commandWriterOf = (connection: NatsConnection): CommandWriter | undefined => {
-  const protocol = (connection as NatsConnection & { readonly protocol?: { sendCommand?: unknown } }).protocol
-  const sendCommand = protocol?.sendCommand
-  return typeof sendCommand === "function" ? (commands) => sendCommand.call(protocol, commands) : undefined
-}
 
 export class CommandBuffer {
   readonly #connection: NatsConnection
-  readonly #write: CommandWriter | undefined
+  readonly #write: (commands: Uint8Array) => void
   /** This turn's commands, from its start; reused from turn to turn, since the client is given a copy. */
   #queue = new Uint8Array(2 * FLUSH_AT_BYTES)
   /** Bytes of this turn's commands, not yet written. */
   #queued = 0
   readonly #flushLater = () => this.flush()
 
-  /** @param write The connection's command writer; without one, each command is published when it is queued. */
-  constructor(connection: NatsConnection, write: CommandWriter | undefined) {
+  /** @param write The connection's command writer (`ClientInternals.writeCommands`). */
+  constructor(connection: NatsConnection, write: (commands: Uint8Array) => void) {
     this.#connection = connection
     this.#write = write
   }
@@ -60,11 +47,10 @@ export class CommandBuffer {
    * Throws, as the client's `publish` does, when the connection is closed.
    */
   publish(subject: string | Uint8Array, payload: string | Uint8Array, reply?: string | Uint8Array): void {
-    if (this.#write === undefined) {
-      this.#connection.publish(textOf(subject), payload, reply === undefined ? undefined : { reply: textOf(reply) })
-      return
-    }
-    if (this.#connection.isClosed()) throw new Error(`the connection is closed: cannot publish to ${textOf(subject)}`)
+    if (this.#connection.isClosed())
+      throw new Error(
+        `the connection is closed: cannot publish to ${typeof subject === "string" ? subject : decoder.decode(subject)}`
+      )
     const subjectBytes = bytesOf(subject)
     const payloadBytes = bytesOf(payload)
     const replyBytes = reply === undefined ? undefined : bytesOf(reply)
@@ -108,7 +94,7 @@ export class CommandBuffer {
 
   /** Writes what is queued now. */
   flush(): void {
-    if (this.#write === undefined || this.#queued === 0) return
+    if (this.#queued === 0) return
     // A copy: the client keeps what it is given until the socket has written it.
     const commands = this.#queue.slice(0, this.#queued)
     this.#queued = 0

@@ -1,43 +1,21 @@
 /**
- * Publishes that await their stream's confirmation, answered through the client's own request
- * multiplexer.
+ * Publishes that await their stream's confirmation, each an entry of its own in the client's request
+ * multiplexer (`ClientInternals.requests`): its reply comes through the client's request subscription, with
+ * the client's checks (no responders, a permission error, the connection closing).
  *
- * The client's `js.publish` is a request (`nc.request`) and pays for more than the request: each one
- * that succeeds builds an `Error`, stack trace and all, as it cancels itself; each has a promise and a
- * timer of its own for its timeout, and a `Promise.race` of both. Without them Sluice spends 0.74 to 0.89
- * times the raw client's CPU per publish when each is awaited, and about 0.4 times with 1,000 in flight
- * (`cpuRatio` in `pnpm bench nats`, bench/README.md).
+ * Invariant: every publish is settled exactly once: confirmed with the stream's acknowledgement, failed
+ * with the stream's error or the client's, timed out within a tenth of the timeout after it passed, or
+ * failed by `close`; once settled it leaves the multiplexer. All publishes wait equally long, so those
+ * whose time is up are the oldest: one sweep, every tenth of the timeout, finds them.
  *
- * Here a publish is an entry in the multiplexer the client keeps for its requests (`protocol.request`,
- * which nats.js 3 keeps on the connection though not in its type): its reply comes through the same
- * subscription, with the same checks (no responders, a permission error, the connection closing). All
- * publishes wait equally long, so the ones whose time is up are the oldest: one sweep, every tenth of the
- * timeout, finds them. Where a connection has no such multiplexer, each publish is the client's
- * `js.publish`.
+ * Why: the client's `js.publish` is an `nc.request` that builds an `Error` as it succeeds and races a timer
+ * and a promise of its own per publish; an entry without them costs less CPU ("Where a published message's
+ * time goes", bench/README.md).
  */
-import { JetStreamApiError, type JetStreamClient, type PubAck } from "@nats-io/jetstream"
+import { JetStreamApiError, type PubAck } from "@nats-io/jetstream"
+import type { Request } from "@nats-io/nats-core/internal"
 import { type Msg, type MsgHdrs, type NatsConnection, TimeoutError } from "@nats-io/transport-node"
-
-/** The client's request multiplexer: it hands each reply to the request whose token ends its subject. */
-interface RequestMux {
-  /** The reply subject's prefix; set by the first request. */
-  readonly baseInbox: string | undefined
-  cancel(request: Confirmation): void
-}
-
-/** The part of the client's protocol handler that requests go through. */
-export interface ClientProtocol {
-  request(request: Confirmation): unknown
-  readonly muxSubscriptions: RequestMux
-}
-
-/** The connection's request multiplexer, where its client has one. */
-export const clientProtocolOf = (connection: NatsConnection): ClientProtocol | undefined => {
-  const protocol = (connection as NatsConnection & { readonly protocol?: Partial<ClientProtocol> }).protocol
-  return typeof protocol?.request === "function" && protocol.muxSubscriptions !== undefined
-    ? (protocol as ClientProtocol)
-    : undefined
-}
+import type { RequestMultiplexer } from "./clientInternals.ts"
 
 /** Publishes kept beyond twice the unsettled ones before they are compacted: compaction is a copy. */
 const COMPACT_SLACK = 64
@@ -64,7 +42,7 @@ const pubAckOf = (reply: Msg): PubAck => {
 }
 
 /** One publish awaiting its confirmation, as the multiplexer sees a request. */
-class Confirmation {
+class Confirmation implements Request {
   /** Kept by the multiplexer. */
   received = 0
   settled = false
@@ -73,13 +51,13 @@ class Confirmation {
   /** When it stops waiting, in epoch milliseconds. */
   readonly deadline: number
   readonly #owner: Confirmations
-  readonly #mux: RequestMux
+  readonly #mux: RequestMultiplexer["muxSubscriptions"]
   readonly #resolve: (ack: PubAck) => void
   readonly #reject: (error: unknown) => void
 
   constructor(
     owner: Confirmations,
-    mux: RequestMux,
+    mux: RequestMultiplexer["muxSubscriptions"],
     token: string,
     subject: string,
     deadline: number,
@@ -106,6 +84,11 @@ class Confirmation {
       }
   }
 
+  /** Called by the client should it give the request up. */
+  cancel(error?: Error): void {
+    this.fail(error ?? new Error("the publish was cancelled before it was confirmed"))
+  }
+
   /** Fails it with `error`, unless it is settled already. */
   fail(error: unknown): void {
     if (this.#settle()) this.#reject(error)
@@ -128,8 +111,7 @@ class Confirmation {
 
 export class Confirmations {
   readonly #connection: NatsConnection
-  readonly #js: JetStreamClient
-  readonly #protocol: ClientProtocol | undefined
+  readonly #requests: RequestMultiplexer
   readonly #timeoutMillis: number
   /** Publishes sent, oldest first; settled ones stay until a sweep or a compaction. */
   #waiting: Array<Confirmation> = []
@@ -139,20 +121,12 @@ export class Confirmations {
   #sweeper: ReturnType<typeof setInterval> | undefined
 
   /**
-   * @param protocol The client's request multiplexer (`clientProtocolOf`); without one, each publish is
-   *   `js.publish`.
-   * @param js The client's JetStream API.
+   * @param requests The connection's request multiplexer (`ClientInternals.requests`).
    * @param timeoutMillis How long a publish waits for its confirmation, in milliseconds.
    */
-  constructor(
-    connection: NatsConnection,
-    protocol: ClientProtocol | undefined,
-    js: JetStreamClient,
-    timeoutMillis: number
-  ) {
+  constructor(connection: NatsConnection, requests: RequestMultiplexer, timeoutMillis: number) {
     this.#connection = connection
-    this.#protocol = protocol
-    this.#js = js
+    this.#requests = requests
     this.#timeoutMillis = timeoutMillis
   }
 
@@ -167,17 +141,16 @@ export class Confirmations {
    * no stream serves the subject, or with a `TimeoutError` when no answer came in time.
    */
   publish(subject: string, payload: Uint8Array, headers: MsgHdrs): Promise<PubAck> {
-    const protocol = this.#protocol
-    if (protocol === undefined) return this.#js.publish(subject, payload, { headers, timeout: this.#timeoutMillis })
+    const requests = this.#requests
     return new Promise((resolve, reject) => {
       // An underscore keeps the token apart from the client's own, which are letters and digits.
       const token = `_${(this.#sent++).toString(36)}`
       const deadline = Date.now() + this.#timeoutMillis
-      const confirmation = new Confirmation(this, protocol.muxSubscriptions, token, subject, deadline, resolve, reject)
+      const confirmation = new Confirmation(this, requests.muxSubscriptions, token, subject, deadline, resolve, reject)
       this.#unsettled++
       try {
-        protocol.request(confirmation)
-        this.#connection.publish(subject, payload, { reply: `${protocol.muxSubscriptions.baseInbox}${token}`, headers })
+        requests.request(confirmation)
+        this.#connection.publish(subject, payload, { reply: `${requests.muxSubscriptions.baseInbox}${token}`, headers })
       } catch (error) {
         confirmation.fail(error)
         return

@@ -22,8 +22,8 @@
  * server: a nak sent before then would reach one of them.
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node"
-import { replyOf } from "./ackSubject.ts"
 import type { CommandBuffer } from "./CommandBuffer.ts"
+import { replyOf } from "./clientInternals.ts"
 import { nanos } from "./durations.ts"
 import type { PullSettings } from "./pullSettings.ts"
 
@@ -127,8 +127,16 @@ export class Puller {
     this.#inboxPrefix = createInbox(inboxPrefix)
     this.#inbox = `${this.#inboxPrefix}.0`
     this.#subscription = connection.subscribe(`${this.#inboxPrefix}.*`, {
-      // An error here is the server refusing the subscription (permissions): it ends it.
-      callback: (error, message) => (error ? this.#inboxClosed(error) : this.#onMessage(message))
+      // An error here is the server refusing the subscription (permissions): it ends it. So does a message
+      // this puller cannot read, rather than an exception inside the client.
+      callback: (error, message) => {
+        if (error) return this.#inboxClosed(error)
+        try {
+          this.#onMessage(message)
+        } catch (unreadable) {
+          this.#inboxClosed(unreadable)
+        }
+      }
     })
     // It closes when `stop` unsubscribes it, with the connection, or when the server refuses it.
     const closed = (error: unknown) => this.#inboxClosed(error)

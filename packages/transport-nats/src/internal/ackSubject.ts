@@ -10,8 +10,6 @@
  *
  * The second may grow tokens at its end; like the client, the reader ignores them.
  */
-import type { Msg } from "@nats-io/transport-node"
-
 export interface AckSubjectInfo {
   /** How many times the message was delivered, this delivery included. */
   readonly deliveryCount: number
@@ -30,19 +28,6 @@ const LONG_FORM_TOKENS = 11
 const ends = new Int32Array(LONG_FORM_TOKENS)
 /** Nanosecond digits dropped to read the timestamp in whole milliseconds. */
 const NANOS_PER_MILLI_DIGITS = 6
-
-/**
- * A message's reply subject as the bytes it arrived in, `undefined` when it has none. nats.js 3 keeps them
- * on the message (`_msg.reply`), though not in its type; its `reply` decodes them into a string, which a
- * delivery never needs: it reads them, and sends them back with its ack. Where a message has no such bytes,
- * its `reply` is encoded.
- */
-export const replyOf = (message: Msg): Uint8Array | undefined => {
-  const arrived = (message as Msg & { readonly _msg?: { readonly reply?: unknown } })._msg?.reply
-  if (arrived instanceof Uint8Array && arrived.length > 0) return arrived
-  // No reply, or a client that keeps it elsewhere: its decoded reply decides.
-  return message.reply ? encoder.encode(message.reply) : undefined
-}
 
 /** Where token `token` starts and ends, once `ends` holds the subject's token ends. */
 const startOf = (token: number): number => (ends[token - 1] as number) + 1

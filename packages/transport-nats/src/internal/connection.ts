@@ -91,10 +91,3 @@ export const open = (settings: ConnectionSettings): Promise<NatsConnection> => {
     debug: false
   })
 }
-
-/**
- * The inbox prefix a connection was opened with, if any. The client keeps its options on the connection,
- * though not in its type; pulls must answer to inboxes that the user's permissions allow.
- */
-export const inboxPrefixOf = (connection: NatsConnection): string | undefined =>
-  (connection as NatsConnection & { readonly options?: ConnectionOptions }).options?.inboxPrefix
