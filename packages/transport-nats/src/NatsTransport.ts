@@ -18,7 +18,6 @@ import type { NatsConnection } from "@nats-io/transport-node"
 import {
   type Delivery,
   type GroupLag,
-  GroupNotFound,
   InvalidConfig,
   type InvalidName,
   type OutgoingRecord,
@@ -30,14 +29,12 @@ import {
   type TopicInfo,
   type Transport,
   TransportChecks,
-  TransportDefaults,
   type TransportError,
   type TransportFeatures,
   TransportService,
   TransportUnavailable
 } from "@sluice/core"
-import { Cause, type Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
-import { readAckSubject } from "./internal/ackSubject.ts"
+import { type Duration, Effect, Layer, type Scope, type Stream } from "effect"
 import { CommandBuffer } from "./internal/CommandBuffer.ts"
 import { Confirmations } from "./internal/Confirmations.ts"
 import { clientInternalsOf } from "./internal/clientInternals.ts"
@@ -53,11 +50,10 @@ import {
   topicFullOf,
   unavailable
 } from "./internal/errors.ts"
-import { type DeliveryHost, NatsDelivery } from "./internal/NatsDelivery.ts"
-import { pullSubject, streamName } from "./internal/names.ts"
-import { InboxClosed, Puller } from "./internal/Puller.ts"
+import { streamName } from "./internal/names.ts"
 import { pullSettingsOf } from "./internal/pullSettings.ts"
 import { wireHeaderBytes, wireHeadersOf } from "./internal/records.ts"
+import { Subscriber, type SubscriberContext } from "./internal/Subscriber.ts"
 import { changedSettings, type Storage, streamConfigOf } from "./internal/streamConfig.ts"
 
 /** Options of {@link make}: how to connect, and how topics and subscriptions map onto JetStream. */
@@ -151,6 +147,15 @@ export const make = (
     const replicas = options.replicas ?? 1
     const membersPerGroup = options.membersPerGroup ?? 64
     const inactiveNanos = nanos(options.broadcastInactiveThreshold ?? "1 minute")
+    const subscriberContext: SubscriberContext = {
+      connection: nc,
+      jsm,
+      commands,
+      inboxPrefix: internals.inboxPrefix,
+      pull,
+      timeoutMillis: timeout,
+      redact
+    }
 
     /** A call to the JetStream API; a missing stream is `TopicNotFound`, anything else unexpected is transient. */
     const call = <A>(operation: string, topic: string, run: () => Promise<A>) =>
@@ -308,76 +313,11 @@ export const make = (
         if (group !== undefined) yield* Effect.fromResult(TransportChecks.groupName(group))
         yield* Effect.fromResult(TransportChecks.subscription(subscription))
         const stream = streamName(topic)
-        const name =
+        const consumer =
           group === undefined
             ? yield* broadcastConsumer(stream, topic, subscription)
             : yield* joinGroup(stream, topic, group, subscription)
-
-        const queue = yield* Queue.unbounded<Delivery, TransportError | Cause.Done>()
-        const maxInFlight = TransportDefaults.maxInFlightOf(subscription)
-        const ackWaits = TransportDefaults.ackWaitsOf(subscription)
-        let puller: Puller | undefined
-        let lingerUntil = 0
-        const host: DeliveryHost = {
-          ackWaitMillis: (deliveryCount) => TransportDefaults.ackWaitOf(ackWaits, deliveryCount),
-          release: (held) => puller?.release(held),
-          send: (subject, payload) => commands.publish(subject, payload),
-          confirm: (subject, payload) => {
-            const wait = lingerUntil - Date.now()
-            if (wait <= 0) return nc.request(subject, payload, { timeout })
-            // The subscription closed and its pulls may linger at the server: hand the message back once they
-            // are gone (see Puller). Should the connection close first, the ack wait brings it back.
-            setTimeout(() => nc.request(subject, payload, { timeout }).catch(() => undefined), wait).unref()
-            return Promise.resolve()
-          },
-          redact
-        }
-        /** After failed pulls: go on unless the connection or the pulls' inbox is closed for good, or the consumer is gone. */
-        const recover = async (error: unknown): Promise<boolean> => {
-          if (nc.isClosed() || error instanceof InboxClosed) {
-            Queue.failCauseUnsafe(queue, Cause.fail(unavailable("subscribe", error, redact)))
-            return false
-          }
-          const gone = await jsm.consumers.info(stream, name).then(
-            () => false,
-            (lookup: unknown) => isStreamNotFound(lookup) || isConsumerNotFound(lookup)
-          )
-          if (!gone) return true
-          const failure =
-            group === undefined ? unavailable("subscribe", error, redact) : new GroupNotFound({ topic, group })
-          Queue.failCauseUnsafe(queue, Cause.fail(failure))
-          return false
-        }
-        const sweepMillis = Math.min(1000, Math.max(50, Math.min(...ackWaits) / 4))
-        yield* Effect.acquireRelease(
-          Effect.sync(() => {
-            puller = new Puller(
-              nc,
-              commands,
-              pullSubject(stream, name),
-              internals.inboxPrefix,
-              { ...pull, maxInFlight, retryMillis: Math.min(1000, pull.heartbeatMillis) },
-              (message, reply) => {
-                const info = readAckSubject(reply)
-                if (info === undefined) return undefined
-                const delivery = new NatsDelivery(topic, message, reply, info, host)
-                Queue.offerUnsafe(queue, delivery)
-                return delivery.held
-              },
-              recover,
-              sweepMillis
-            )
-          }),
-          () =>
-            Effect.gen(function* () {
-              lingerUntil = puller?.stop() ?? 0
-              // The stream ends; what it received but never emitted goes back to the server at once.
-              yield* Queue.end(queue)
-              const unemitted = yield* Effect.orElseSucceed(Queue.clear(queue), () => [])
-              for (const delivery of unemitted) yield* Effect.ignore(delivery.nak())
-            })
-        )
-        return Stream.fromQueue(queue)
+        return yield* Subscriber.start(subscriberContext, { topic, stream, consumer, subscription })
       })
 
     const lag = (topic: string, group: string): Effect.Effect<GroupLag, TransportError> =>

@@ -1,0 +1,177 @@
+/**
+ * One subscription's end of a JetStream pull consumer: the {@link Puller} that keeps its pulls outstanding,
+ * the queue of deliveries its stream emits, and the linger after it closes. It is the host of its
+ * deliveries: they settle through it.
+ *
+ * Invariant: nothing is acknowledged by closing. When the subscription's scope closes, its pulls stop, its
+ * stream ends, what it received but never emitted is handed back at once, and a nak sent while its pulls
+ * may still linger at the server is held back until they are gone: a lingering pull would take the message
+ * out of reach until its ack wait (see Puller).
+ *
+ * Why a class: the queue, the puller and the linger deadline are one subsystem's state, read by its
+ * deliveries, its pulls and its recovery alike; `NatsTransport.subscribe` only wires one up.
+ */
+import type { JetStreamManager } from "@nats-io/jetstream"
+import type { Msg, NatsConnection } from "@nats-io/transport-node"
+import {
+  type Delivery,
+  GroupNotFound,
+  type SubscriptionOptions,
+  TransportDefaults,
+  type TransportError
+} from "@sluice/core"
+import { Cause, Effect, Queue, type Scope, Stream } from "effect"
+import { readAckSubject } from "./ackSubject.ts"
+import type { CommandBuffer } from "./CommandBuffer.ts"
+import { isConsumerNotFound, isStreamNotFound, unavailable } from "./errors.ts"
+import { type DeliveryHost, NatsDelivery } from "./NatsDelivery.ts"
+import { pullSubject } from "./names.ts"
+import { type Held, InboxClosed, Puller } from "./Puller.ts"
+import type { PullSettings } from "./pullSettings.ts"
+import type { Redactor } from "./secrets.ts"
+
+/** What every subscriber of a transport shares. */
+export interface SubscriberContext {
+  readonly connection: NatsConnection
+  readonly jsm: JetStreamManager
+  readonly commands: CommandBuffer
+  /** The connection's inbox prefix, when it has one of its own. */
+  readonly inboxPrefix: string | undefined
+  readonly pull: PullSettings
+  /** How long a nak waits for the server's confirmation, in milliseconds. */
+  readonly timeoutMillis: number
+  readonly redact: Redactor
+}
+
+/** What one subscriber reads: a consumer of a topic's stream, for a subscription. */
+export interface SubscriberTarget {
+  readonly topic: string
+  readonly stream: string
+  /** The consumer's name: the group's, or the broadcast subscription's own consumer. */
+  readonly consumer: string
+  readonly subscription: SubscriptionOptions
+}
+
+type DeliveryQueue = Queue.Queue<Delivery, TransportError | Cause.Done>
+
+export class Subscriber implements DeliveryHost {
+  /** Starts a subscriber that lives as long as the scope; its stream emits what the consumer delivers. */
+  static start(
+    context: SubscriberContext,
+    target: SubscriberTarget
+  ): Effect.Effect<Stream.Stream<Delivery, TransportError>, never, Scope.Scope> {
+    return Effect.map(
+      Effect.acquireRelease(
+        Effect.map(
+          Queue.unbounded<Delivery, TransportError | Cause.Done>(),
+          (queue) => new Subscriber(context, target, queue)
+        ),
+        (subscriber) => subscriber.#close()
+      ),
+      (subscriber) => Stream.fromQueue(subscriber.#queue)
+    )
+  }
+
+  readonly redact: Redactor
+  readonly #context: SubscriberContext
+  readonly #target: SubscriberTarget
+  readonly #queue: DeliveryQueue
+  /** The ack wait of each attempt, in milliseconds; the last repeats. */
+  readonly #ackWaits: ReadonlyArray<number>
+  readonly #puller: Puller
+  /** Until when the closed subscription's pulls may linger at the server, in ms since the epoch; 0 while open. */
+  #lingerUntil = 0
+
+  private constructor(context: SubscriberContext, target: SubscriberTarget, queue: DeliveryQueue) {
+    this.redact = context.redact
+    this.#context = context
+    this.#target = target
+    this.#queue = queue
+    this.#ackWaits = TransportDefaults.ackWaitsOf(target.subscription)
+    const { pull } = context
+    // Holds whose ack wait passed are released every quarter of the shortest ack wait, within 50 ms to 1 s.
+    const sweepMillis = Math.min(1000, Math.max(50, Math.min(...this.#ackWaits) / 4))
+    this.#puller = new Puller(
+      context.connection,
+      context.commands,
+      pullSubject(target.stream, target.consumer),
+      context.inboxPrefix,
+      {
+        ...pull,
+        maxInFlight: TransportDefaults.maxInFlightOf(target.subscription),
+        retryMillis: Math.min(1000, pull.heartbeatMillis)
+      },
+      (message, reply) => this.#receive(message, reply),
+      (error) => this.#recover(error),
+      sweepMillis
+    )
+  }
+
+  ackWaitMillis(attempt: number): number {
+    return TransportDefaults.ackWaitOf(this.#ackWaits, attempt)
+  }
+
+  release(held: Held): void {
+    this.#puller.release(held)
+  }
+
+  send(subject: Uint8Array, payload: Uint8Array): void {
+    this.#context.commands.publish(subject, payload)
+  }
+
+  confirm(subject: string, payload: string): Promise<unknown> {
+    const { connection, timeoutMillis } = this.#context
+    const wait = this.#lingerUntil - Date.now()
+    if (wait <= 0) return connection.request(subject, payload, { timeout: timeoutMillis })
+    // The subscription closed and its pulls may linger at the server: hand the message back once they are
+    // gone. Should the connection close first, the ack wait brings it back.
+    setTimeout(
+      () => connection.request(subject, payload, { timeout: timeoutMillis }).catch(() => undefined),
+      wait
+    ).unref()
+    return Promise.resolve()
+  }
+
+  /** Queues what the server delivered; a message whose reply is no ack subject is no delivery. */
+  #receive(message: Msg, reply: Uint8Array): Held | undefined {
+    const info = readAckSubject(reply)
+    if (info === undefined) return undefined
+    const delivery = new NatsDelivery(this.#target.topic, message, reply, info, this)
+    Queue.offerUnsafe(this.#queue, delivery)
+    return delivery.held
+  }
+
+  /** After failed pulls: go on unless the connection or the pulls' inbox is closed for good, or the consumer is gone. */
+  async #recover(error: unknown): Promise<boolean> {
+    const { connection, jsm, redact } = this.#context
+    const { topic, stream, consumer, subscription } = this.#target
+    if (connection.isClosed() || error instanceof InboxClosed) {
+      Queue.failCauseUnsafe(this.#queue, Cause.fail(unavailable("subscribe", error, redact)))
+      return false
+    }
+    const gone = await jsm.consumers.info(stream, consumer).then(
+      () => false,
+      (lookup: unknown) => isStreamNotFound(lookup) || isConsumerNotFound(lookup)
+    )
+    if (!gone) return true
+    const group = subscription.group
+    const failure = group === undefined ? unavailable("subscribe", error, redact) : new GroupNotFound({ topic, group })
+    Queue.failCauseUnsafe(this.#queue, Cause.fail(failure))
+    return false
+  }
+
+  /** Stops pulling and ends the stream; what it received but never emitted goes back to the server at once. */
+  #close(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.#lingerUntil = this.#puller.stop()
+      return Effect.andThen(
+        Queue.end(this.#queue),
+        Effect.orElseSucceed(Queue.clear(this.#queue), () => [])
+      ).pipe(
+        Effect.flatMap((unemitted) =>
+          Effect.forEach(unemitted, (delivery) => Effect.ignore(delivery.nak()), { discard: true })
+        )
+      )
+    })
+  }
+}
