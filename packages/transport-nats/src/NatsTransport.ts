@@ -43,8 +43,11 @@ import { consumerConfigOf, consumerSettingsOf } from "./internal/consumerConfig.
 import { millis, nanos } from "./internal/durations.ts"
 import {
   apiFailure,
+  isConfigRefused,
   isConsumerNotFound,
   isNoResponders,
+  isOverMaxPayload,
+  isStoreFailed,
   isStreamNotFound,
   messageOf,
   topicFullOf,
@@ -182,16 +185,12 @@ export const make = (
           catch: (error) => unavailable("ensureTopic", error, redact)
         })
         // The server refuses a setting it cannot apply (storage changed, replicas beyond the cluster, a subject
-        // another stream serves) with a message that says so; anything else is the server being unavailable.
+        // another stream serves) with an error code that says so; anything else is the server being unavailable.
         const apply = (run: () => Promise<unknown>) =>
           Effect.tryPromise({
             try: run,
             catch: (error): InvalidConfig | TransportUnavailable =>
-              /already in use|overlap|insufficient|invalid|exceed|not supported|can ?not|not (?:be )?(?:changed|updated)/i.test(
-                messageOf(error)
-              )
-                ? refused(error)
-                : unavailable("ensureTopic", error, redact)
+              isConfigRefused(error) ? refused(error) : unavailable("ensureTopic", error, redact)
           })
         if (current === undefined) return yield* Effect.asVoid(apply(() => jsm.streams.add(wanted)))
         if (JSON.stringify(current.subjects) !== JSON.stringify(wanted.subjects))
@@ -203,10 +202,15 @@ export const make = (
 
     /** Why a publish of `record` failed, as a typed error. */
     const publishFailure = (record: OutgoingRecord, error: unknown): Effect.Effect<PublishError> => {
-      const full = topicFullOf(record.topic, error)
-      if (full !== undefined) return Effect.succeed(full)
+      const stream = () => jsm.streams.info(streamName(record.topic))
+      if (isStoreFailed(error))
+        // The stream did not store it: at a limit when it rejects new messages there, which its settings tell.
+        return Effect.match(call("publish", record.topic, stream), {
+          onFailure: (cause) => cause,
+          onSuccess: (info) => topicFullOf(record.topic, info) ?? unavailable("publish", error, redact)
+        })
       // Checked before sending; the client refuses it too should the server's limit have shrunk since.
-      if (error instanceof Error && /max.?payload/i.test(`${error.message} ${(error as { code?: string }).code}`))
+      if (isOverMaxPayload(error))
         return Effect.succeed(
           new PayloadTooLarge({
             topic: record.topic,
@@ -216,13 +220,10 @@ export const make = (
         )
       if (isNoResponders(error))
         // No stream took the message: find out whether the topic exists or JetStream is unavailable.
-        return Effect.match(
-          call("publish", record.topic, () => jsm.streams.info(streamName(record.topic))),
-          {
-            onFailure: (cause) => cause,
-            onSuccess: () => unavailable("publish", error, redact)
-          }
-        )
+        return Effect.match(call("publish", record.topic, stream), {
+          onFailure: (cause) => cause,
+          onSuccess: () => unavailable("publish", error, redact)
+        })
       return Effect.succeed(unavailable("publish", error, redact))
     }
 

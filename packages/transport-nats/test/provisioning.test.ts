@@ -102,6 +102,25 @@ describe("NatsTransport provisioning", () => {
     })
   )
 
+  it.live(
+    "settings the server refuses by its error code are InvalidConfig: another stream's subject, a new storage",
+    () =>
+      Effect.gen(function* () {
+        const nats = yield* transport
+        const taken = uniqueTopic("overlap")
+        yield* Effect.promise(() => jsm.streams.add({ name: `${streamOf(taken)}-other`, subjects: [taken] }))
+        const overlap = yield* Effect.flip(nats.ensureTopic({ name: taken }))
+        expect(overlap._tag).toBe("InvalidConfig")
+        expect(overlap.message).toContain("subjects overlap")
+        const stored = uniqueTopic("storage")
+        yield* nats.ensureTopic({ name: stored })
+        const inMemory = yield* NatsTransport.make({ ...server.connectTarget, storage: "memory" })
+        const changed = yield* Effect.flip(inMemory.ensureTopic({ name: stored }))
+        expect(changed._tag).toBe("InvalidConfig")
+        expect(changed.message).toContain("storage type")
+      })
+  )
+
   it.live("a group is a durable pull consumer with explicit ack and the subscription's bounds and timings", () =>
     Effect.gen(function* () {
       const nats = yield* transport

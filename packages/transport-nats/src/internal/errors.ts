@@ -1,6 +1,68 @@
-/** NATS client errors as Sluice's typed errors, with secrets removed. */
+/**
+ * NATS client errors as Sluice's typed errors, with secrets removed. An error is told apart by what the
+ * server or the client says in code: a JetStream API error by its error code ({@link JetStreamCode}), a
+ * client error by its class (`errors` of `@nats-io/nats-core`).
+ *
+ * Invariant: nothing here reads an error's text to classify it; an error it does not recognise is the
+ * server being unavailable (transient). Texts reach Sluice's errors only as their `reason`, redacted.
+ *
+ * Why: the texts are the server's wording and change between versions; the codes are its API.
+ */
+import { DiscardPolicy, JetStreamApiError, type StreamInfo } from "@nats-io/jetstream"
+import { errors } from "@nats-io/nats-core"
 import { GroupNotFound, TopicFull, TopicNotFound, TransportUnavailable } from "@sluice/core"
 import type { Redactor } from "./secrets.ts"
+
+/**
+ * The JetStream API error codes the transport tells apart: nats-server's `err_code`s (its
+ * `server/errors.json`), each seen from a real nats-server 2.9.10. The HTTP-like status the server sends
+ * with each is in brackets.
+ */
+export const JetStreamCode = {
+  /** `JSStreamNotFoundErr` [404]: no stream of that name. */
+  StreamNotFound: 10059,
+  /** `JSConsumerNotFoundErr` [404]: the stream has no consumer of that name. */
+  ConsumerNotFound: 10014,
+  /**
+   * `JSStreamStoreFailedF` [503]: the stream did not store a published message. The text says why; with
+   * discard "new", a count or byte limit, which this code does not tell apart.
+   */
+  StreamStoreFailed: 10077,
+  /** `JSStreamNameExistErr` [400]: a stream of that name exists with other settings. */
+  StreamNameExist: 10058,
+  /** `JSStreamSubjectOverlapErr` [400]: another stream serves the subject. */
+  StreamSubjectOverlap: 10065,
+  /** `JSStreamInvalidConfigF` [500]: a setting the server refuses, or cannot change (storage, retention). */
+  StreamInvalidConfig: 10052,
+  /** `JSStreamReplicasNotSupportedErr` [500]: more than one replica on a server without a cluster. */
+  StreamReplicasNotSupported: 10074,
+  /** `JSClusterNoPeersErrF` [400]: too few servers in the cluster (or with room enough) for the replicas. */
+  ClusterNoPeers: 10005,
+  /** `JSMemoryResourcesExceededErr` [500]: the server or account has no memory for the stream's limits. */
+  MemoryResourcesExceeded: 10028,
+  /** `JSStorageResourcesExceededErr` [500]: the server or account has no storage for the stream's limits. */
+  StorageResourcesExceeded: 10047,
+  /** `JSStreamMaxBytesRequired` [400]: the account requires each stream to set a byte limit. */
+  StreamMaxBytesRequired: 10113,
+  /** `JSStreamMaxStreamBytesExceeded` [400]: the byte limit exceeds what the account allows one stream. */
+  StreamMaxStreamBytesExceeded: 10122,
+  /** `JSMaximumStreamsLimitErr` [400]: the account has as many streams as it may. */
+  MaximumStreamsLimit: 10027
+} as const
+
+/** Refusals of a stream's settings: the same request would be refused again. */
+const CONFIG_REFUSALS: ReadonlySet<number> = new Set([
+  JetStreamCode.StreamNameExist,
+  JetStreamCode.StreamSubjectOverlap,
+  JetStreamCode.StreamInvalidConfig,
+  JetStreamCode.StreamReplicasNotSupported,
+  JetStreamCode.ClusterNoPeers,
+  JetStreamCode.MemoryResourcesExceeded,
+  JetStreamCode.StorageResourcesExceeded,
+  JetStreamCode.StreamMaxBytesRequired,
+  JetStreamCode.StreamMaxStreamBytesExceeded,
+  JetStreamCode.MaximumStreamsLimit
+])
 
 /** The message of an error, or the text of anything thrown. */
 export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
@@ -9,21 +71,45 @@ export const messageOf = (error: unknown): string => (error instanceof Error ? e
 export const unavailable = (operation: string, error: unknown, redact: Redactor): TransportUnavailable =>
   new TransportUnavailable({ operation, reason: redact.text(messageOf(error)), cause: redact.error(error) })
 
-/** The server's answer when a stream with discard "new" is at a limit, as `TopicFull`. */
-export const topicFullOf = (topic: string, error: unknown): TopicFull | undefined => {
-  const message = messageOf(error)
-  if (/maximum messages/i.test(message)) return new TopicFull({ topic, limit: "messages" })
-  if (/maximum bytes/i.test(message)) return new TopicFull({ topic, limit: "bytes" })
-  return undefined
+/** The JetStream API error code of `error`, or of the API error the client wrapped in it (`JetStreamNotEnabled`). */
+const codeOf = (error: unknown): number | undefined => {
+  if (error instanceof JetStreamApiError) return error.code
+  return error instanceof Error && error.cause instanceof JetStreamApiError ? error.cause.code : undefined
 }
 
 /** The request named a stream that does not exist. */
-export const isStreamNotFound = (error: unknown): boolean =>
-  error instanceof Error && error.name === "StreamNotFoundError"
+export const isStreamNotFound = (error: unknown): boolean => codeOf(error) === JetStreamCode.StreamNotFound
 
 /** The request named a consumer that does not exist. */
-export const isConsumerNotFound = (error: unknown): boolean =>
-  error instanceof Error && error.name === "ConsumerNotFoundError"
+export const isConsumerNotFound = (error: unknown): boolean => codeOf(error) === JetStreamCode.ConsumerNotFound
+
+/** The server refused a stream's settings (see {@link JetStreamCode}): asking again would not help. */
+export const isConfigRefused = (error: unknown): boolean => {
+  const code = codeOf(error)
+  return code !== undefined && CONFIG_REFUSALS.has(code)
+}
+
+/** The stream did not store a published message (at a limit with discard "new", among other reasons). */
+export const isStoreFailed = (error: unknown): boolean => codeOf(error) === JetStreamCode.StreamStoreFailed
+
+/** The request found no server to answer it: with JetStream up, the subject has no stream. */
+export const isNoResponders = (error: unknown): boolean => error instanceof errors.NoRespondersError
+
+/** The client refused to send a message above the server's `max_payload`: the only `InvalidArgumentError` its `publish` throws. */
+export const isOverMaxPayload = (error: unknown): boolean => error instanceof errors.InvalidArgumentError
+
+/**
+ * The limit a stream that did not store a message is at, as `TopicFull`, read from its settings and
+ * state since the server's code does not tell (see {@link JetStreamCode.StreamStoreFailed}); `undefined`
+ * when it refuses nothing at its limits (discard "old") or has none.
+ */
+export const topicFullOf = (topic: string, stream: StreamInfo): TopicFull | undefined => {
+  const { config, state } = stream
+  if (config.discard !== DiscardPolicy.New) return undefined
+  if (config.max_msgs > 0 && (config.max_bytes <= 0 || state.messages >= config.max_msgs))
+    return new TopicFull({ topic, limit: "messages" })
+  return config.max_bytes > 0 ? new TopicFull({ topic, limit: "bytes" }) : undefined
+}
 
 /**
  * A failed JetStream API call as Sluice's error: a missing stream is `TopicNotFound`, a missing consumer
@@ -52,10 +138,4 @@ export function apiFailure(
   if (isStreamNotFound(error)) return new TopicNotFound({ topic })
   if (group !== undefined && isConsumerNotFound(error)) return new GroupNotFound({ topic, group })
   return unavailable(operation, error, redact)
-}
-
-/** The request found no server to answer it: with JetStream up, the subject has no stream. */
-export const isNoResponders = (error: unknown): boolean => {
-  const name = error instanceof Error ? error.name : ""
-  return name === "JetStreamNotEnabled" || name === "NoRespondersError" || /no responders/i.test(messageOf(error))
 }
