@@ -44,7 +44,7 @@ export const features: TransportFeatures = {
   durable: false,
   virtualTime: true,
   maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
-  countsMissed: true
+  countsRemovals: true
 }
 
 /** Starts a memory broker that lives as long as the scope. */

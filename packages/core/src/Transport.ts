@@ -17,8 +17,11 @@ export interface TransportFeatures {
   readonly virtualTime: boolean
   /** Largest payload accepted, in bytes. */
   readonly maxPayloadBytes: number
-  /** `GroupLag.missed` counts the messages a group lost to retention; otherwise it is `undefined`. */
-  readonly countsMissed: boolean
+  /**
+   * The broker counts what retention removes: `GroupLag.missed` (what a group lost to it), `TopicInfo.expired`
+   * and `TopicInfo.discarded`. Otherwise each of them is `undefined`.
+   */
+  readonly countsRemovals: boolean
 }
 
 /** How a topic is stored. Every limit is optional; without one, the topic keeps everything. */
@@ -160,10 +163,16 @@ export interface TopicInfo {
   readonly firstSequence: number
   /** Sequence of the newest message ever stored; 0 when none. */
   readonly lastSequence: number
-  /** Messages removed because they were older than `maxAge`. */
-  readonly expired: number
-  /** Messages dropped to make room under `maxMessages` or `maxBytes` with discard `"old"`. */
-  readonly discarded: number
+  /**
+   * Messages removed because they were older than `maxAge`; `undefined` where the broker does not count
+   * them (`TransportFeatures.countsRemovals` false).
+   */
+  readonly expired: number | undefined
+  /**
+   * Messages dropped to make room under `maxMessages` or `maxBytes` with discard `"old"`; `undefined` where
+   * the broker does not count them (`TransportFeatures.countsRemovals` false).
+   */
+  readonly discarded: number | undefined
 }
 
 /**

@@ -104,8 +104,9 @@ export const features: TransportFeatures = {
   durable: true,
   virtualTime: false,
   maxPayloadBytes: DEFAULT_SERVER_MAX_PAYLOAD - HEADER_ROOM,
-  // JetStream moves a group's cursor past removed messages without counting them.
-  countsMissed: false
+  // JetStream keeps no count of what retention removes: a group's cursor moves past it, a stream's first
+  // sequence too.
+  countsRemovals: false
 }
 
 /**
@@ -340,25 +341,15 @@ export const make = (
     const topicInfo = (topic: string): Effect.Effect<TopicInfo, TransportError> =>
       Effect.gen(function* () {
         yield* Effect.fromResult(TransportChecks.topicName(topic))
-        const { state, config } = yield* call("topicInfo", topic, () => jsm.streams.info(streamName(topic)))
-        const firstSequence = state.messages === 0 ? state.last_seq + 1 : state.first_seq
-        const removed = firstSequence - 1
-        // JetStream keeps no counts of expired and discarded messages; the removed ones are attributed by
-        // the limits: discard "old" drops only at a count or byte limit, max age expires the rest.
-        const ages = config.max_age > 0
-        const atLimit =
-          config.discard === "old" &&
-          ((config.max_msgs > 0 && state.messages >= config.max_msgs) ||
-            (config.max_bytes > 0 && state.bytes > config.max_bytes / 2))
-        const discarded = !ages || atLimit ? removed : 0
+        const { state } = yield* call("topicInfo", topic, () => jsm.streams.info(streamName(topic)))
         return {
           name: topic,
           messages: state.messages,
           bytes: state.bytes,
-          firstSequence,
+          firstSequence: state.messages === 0 ? state.last_seq + 1 : state.first_seq,
           lastSequence: state.last_seq,
-          expired: removed - discarded,
-          discarded
+          expired: undefined,
+          discarded: undefined
         }
       })
 

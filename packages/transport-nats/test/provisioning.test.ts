@@ -176,7 +176,7 @@ describe("NatsTransport provisioning", () => {
     Effect.gen(function* () {
       const nats = yield* transport
       expect(nats.features.maxPayloadBytes).toBe((nc.info?.max_payload ?? 0) - 4096)
-      expect(nats.features).toMatchObject({ name: "nats", durable: true, virtualTime: false, countsMissed: false })
+      expect(nats.features).toMatchObject({ name: "nats", durable: true, virtualTime: false, countsRemovals: false })
     })
   )
 })

@@ -10,6 +10,7 @@ import type {
   GroupLag,
   OutgoingRecord,
   SubscriptionOptions,
+  TopicInfo,
   Transport,
   TransportError,
   TransportFeatures
@@ -31,10 +32,17 @@ export interface Harness {
   /** Lets the work already under way finish without moving virtual time (a short real pause on a real transport). */
   readonly settle: Effect.Effect<void>
   /**
-   * The lag of a group, as the suite compares it: a transport that does not count missed messages
-   * (`features.countsMissed` false) must report `missed` as `undefined`, which is then compared as 0.
+   * The lag of a group, as the suite compares it: a transport that does not count what retention removes
+   * (`features.countsRemovals` false) must report `missed` as `undefined`, which is then compared as 0.
    */
   readonly lag: (transport: Transport, topic: string, group: string) => Effect.Effect<GroupLag, TransportError>
+  /**
+   * What a topic holds, as the suite compares it: a transport that does not count what retention removes
+   * must report `expired` and `discarded` as `undefined`, which are then compared as 0.
+   */
+  readonly topicInfo: (transport: Transport, topic: string) => Effect.Effect<TopicInfo, TransportError>
+  /** What a count of removed messages is compared as: `count` itself, or 0 where the transport does not count. */
+  readonly removed: (count: number) => number
   /**
    * Waits until `check` holds, letting time pass (virtual or real) in small steps, at most `within`.
    * Fails the test, naming `what`, when it never holds.
@@ -102,12 +110,22 @@ export const makeHarness = (
 
   const lag = (transport: Transport, topic: string, group: string) =>
     Effect.map(transport.lag(topic, group), (found): GroupLag => {
-      if (features.countsMissed) return found
+      if (features.countsRemovals) return found
       expect(found.missed, "missed, which this transport does not count").toBeUndefined()
       return { ...found, missed: 0 }
     })
 
-  return { make, features, test, advance, settle, lag, eventually }
+  const topicInfo = (transport: Transport, topic: string) =>
+    Effect.map(transport.topicInfo(topic), (found): TopicInfo => {
+      if (features.countsRemovals) return found
+      expect(found.expired, "expired, which this transport does not count").toBeUndefined()
+      expect(found.discarded, "discarded, which this transport does not count").toBeUndefined()
+      return { ...found, expired: 0, discarded: 0 }
+    })
+
+  const removed = (count: number): number => (features.countsRemovals ? count : 0)
+
+  return { make, features, test, advance, settle, lag, topicInfo, removed, eventually }
 }
 
 // ---------------------------------------------------------------------------

@@ -90,7 +90,7 @@ export const publishTests = (h: Harness) => {
         const transport = yield* h.make
         const topic = uniqueTopic("info")
         yield* transport.ensureTopic({ name: topic })
-        expect(yield* transport.topicInfo(topic)).toEqual({
+        expect(yield* h.topicInfo(transport, topic)).toEqual({
           name: topic,
           messages: 0,
           bytes: 0,
@@ -101,7 +101,7 @@ export const publishTests = (h: Harness) => {
         })
         const sent = records(topic, 4, "payload-of-some-length")
         yield* transport.publish(sent)
-        const info = yield* transport.topicInfo(topic)
+        const info = yield* h.topicInfo(transport, topic)
         expect(info).toMatchObject({
           name: topic,
           messages: 4,
