@@ -34,7 +34,7 @@ export class CommandBuffer {
   #queue = new Uint8Array(2 * FLUSH_AT_BYTES)
   /** Bytes of this turn's commands, not yet written. */
   #queued = 0
-  readonly #flushLater = () => this.flush()
+  readonly #flushLater = () => this.#flush()
 
   /** @param write The connection's command writer (`ClientInternals.writeCommands`). */
   constructor(connection: NatsConnection, write: (commands: Uint8Array) => void) {
@@ -65,7 +65,7 @@ export class CommandBuffer {
       payloadBytes.length +
       2
     if (this.#queued + length > this.#queue.length) {
-      this.flush()
+      this.#flush()
       if (length > this.#queue.length) this.#queue = new Uint8Array(length)
     }
     if (this.#queued === 0) queueMicrotask(this.#flushLater)
@@ -89,11 +89,11 @@ export class CommandBuffer {
     queue[at++] = CR
     queue[at++] = LF
     this.#queued = at
-    if (at >= FLUSH_AT_BYTES) this.flush()
+    if (at >= FLUSH_AT_BYTES) this.#flush()
   }
 
   /** Writes what is queued now. */
-  flush(): void {
+  #flush(): void {
     if (this.#queued === 0) return
     // A copy: the client keeps what it is given until the socket has written it.
     const commands = this.#queue.slice(0, this.#queued)

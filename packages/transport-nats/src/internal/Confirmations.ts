@@ -130,11 +130,6 @@ export class Confirmations {
     this.#timeoutMillis = timeoutMillis
   }
 
-  /** Publishes sent through the multiplexer and not yet answered, failed or timed out. */
-  get waiting(): number {
-    return this.#unsettled
-  }
-
   /**
    * Publishes `payload` to `subject` with `headers` (`Nats-Msg-Id` among them for deduplication). Answers
    * with the stream's acknowledgement; fails with the error the stream reports, with no responders when

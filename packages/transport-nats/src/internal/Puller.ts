@@ -54,7 +54,7 @@ export interface Held {
 }
 
 /** Why the outstanding pulls were given up. */
-export class PullFailed extends Error {
+class PullFailed extends Error {
   override readonly name = "PullFailed"
 }
 

@@ -18,7 +18,7 @@ import type { Redactor } from "./secrets.ts"
  * `server/errors.json`), each seen from a real nats-server 2.9.10. The HTTP-like status the server sends
  * with each is in brackets.
  */
-export const JetStreamCode = {
+const JetStreamCode = {
   /** `JSStreamNotFoundErr` [404]: no stream of that name. */
   StreamNotFound: 10059,
   /** `JSConsumerNotFoundErr` [404]: the stream has no consumer of that name. */
