@@ -1,14 +1,19 @@
 /**
- * The NATS JetStream transport. One stream per topic (subject = the topic's
- * name), a durable pull consumer per group, an ephemeral pull consumer per
- * broadcast subscription. The message id travels as `Nats-Msg-Id`, so the
- * stream's dedup window drops a republished duplicate. Works with
- * nats-server 2.9 and later.
+ * The NATS JetStream transport: Sluice's Transport port over JetStream. One stream per topic (subject =
+ * the topic's name), a durable pull consumer per group, an ephemeral pull consumer per broadcast
+ * subscription. The message id travels as `Nats-Msg-Id`, so the stream's dedup window drops a republished
+ * duplicate. Works with nats-server 2.9 and later.
  *
  * ```ts
  * const sluice = await Sluice.connect(NatsTransport.nats({ servers: "nats://127.0.0.1:4222" }))
  * const program = Effect.provide(myProgram, Bus.layer().pipe(Layer.provide(NatsTransport.layer({ servers }))))
  * ```
+ *
+ * Invariant: it keeps the port's contract as the conformance suite checks it, with the features it
+ * declares, and fails only with the port's typed errors, their texts free of the connection's secrets.
+ *
+ * Why: each part that holds state is a module that owns it (`CommandBuffer`, `Confirmations`,
+ * `Subscriber`; the client internals they use are in `clientInternals`); `make` wires them.
  *
  * Durability on 2.9: a confirmed publish is stored and replicated to `replicas` servers, but fsynced
  * only on the server's 60 s timer; a power loss of every replica at once can lose recent messages.

@@ -1,3 +1,13 @@
+/**
+ * A JetStream message as the port's `Delivery`: its settlements go to its ack subject through its host (the
+ * subscriber that received it).
+ *
+ * Invariant: a delivery is settled once (a second ack, nak or term is ignored, as JetStream's client does),
+ * and settling it frees its place in the subscriber's in-flight bound, whether or not the server heard.
+ *
+ * Why: acks and terms are fire-and-forget (a lost one means a redelivery, never a loss), so they join the
+ * turn's other commands; a nak waits for the server, so that no pull made after it overtakes it.
+ */
 import type { Msg } from "@nats-io/transport-node"
 import type { Delivery, TransportError } from "@sluice/core"
 import { type Duration, Effect } from "effect"

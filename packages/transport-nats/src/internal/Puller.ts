@@ -1,25 +1,23 @@
 /**
- * The pull loop of one subscriber. It keeps pull requests outstanding so that
- * the messages it holds (received and not yet settled) plus those it asked for
- * never exceed `maxInFlight`: the member's in-flight bound is exact on the
- * client, whatever the consumer's `max_ack_pending` says. Each pull expires and
- * asks for idle heartbeats, so a pull lost in a server restart or a leader
- * change is noticed within two heartbeats; it is made again once it would have
- * expired, in case it was only delayed and still waits at the server.
+ * The pull loop of one subscriber: it keeps pull requests outstanding and hands each message the server
+ * delivers to the subscriber.
  *
- * Every pull of a subscriber answers to one inbox subscription, made once: a
- * pull costs one publish, written after the acks of the same turn (the
- * command buffer keeps their order, so the server frees what they settle
- * before it serves the pull). The client's `fetch` subscribes and unsubscribes an inbox of its
- * own for each pull: two more writes per pull, and interest that the server
- * (and a cluster's routes) must track.
+ * Invariant: the messages it holds (received and not yet settled) plus those it asked for never exceed
+ * `maxInFlight`, so a member's in-flight bound is exact on the client, whatever the consumer's
+ * `max_ack_pending` says. Each pull expires and asks for idle heartbeats, so a pull lost in a server
+ * restart or a leader change is noticed within two heartbeats; it is made again once it would have expired,
+ * in case it was only delayed and still waits at the server.
  *
- * JetStream (2.9) cannot cancel a pull, and mishandles a redelivery it sends
- * to a pull whose inbox lost its subscriber: the message is lost until its ack
- * wait, and the consumer re-sends a newer message as new (a duplicate). So the
- * inbox stays subscribed while the subscriber runs; `stop` unsubscribes it (new
- * messages then go elsewhere) and tells until when its pulls may linger at the
- * server: a nak sent before then would reach one of them.
+ * Every pull answers to one inbox subscription, made once: a pull costs one publish, written after the acks
+ * of the same turn (the command buffer keeps their order, so the server frees what they settle before it
+ * serves the pull). JetStream (2.9) cannot cancel a pull, and mishandles a redelivery it sends to a pull
+ * whose inbox lost its subscriber: the message is lost until its ack wait, and the consumer re-sends a newer
+ * message as new (a duplicate). So the inbox stays subscribed while the subscriber runs; `stop` unsubscribes
+ * it (new messages then go elsewhere) and tells until when its pulls may linger at the server: a nak sent
+ * before then would reach one of them.
+ *
+ * Why one inbox: the client's `fetch` subscribes and unsubscribes an inbox of its own for each pull, two more
+ * writes per pull and interest that the server (and a cluster's routes) must track.
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node"
 import type { CommandBuffer } from "./CommandBuffer.ts"

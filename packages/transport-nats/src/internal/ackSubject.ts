@@ -1,15 +1,20 @@
 /**
- * What a delivery needs from a JetStream message's ack subject (its reply subject), read in place from the
- * bytes it arrived in. The client's `JsMsg.info` decodes the subject to a string, splits it into a dozen
- * strings and splices the array for every message: on a consumer that handles a trivial message that is
- * about a sixth of all it allocates.
+ * What a delivery needs from a JetStream message's ack subject (its reply subject): the delivery count,
+ * the stream sequence and the store time, read in place from the bytes the subject arrived in.
  *
  * The server writes one of two forms (nats-server 2.9 the first):
  * - `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>`
  * - `$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>[.<token>...]`
  *
  * The second may grow tokens at its end; like the client, the reader ignores them.
+ *
+ * Invariant: it reads what the client's `JsMsg.info` reads from either form, and refuses (`undefined`)
+ * anything else; it builds no string.
+ *
+ * Why: `JsMsg.info` decodes the subject and splits it into a dozen strings for every message, a large share
+ * of what a consumer allocates ("Where a consumed message's time goes", bench/README.md).
  */
+
 export interface AckSubjectInfo {
   /** How many times the message was delivered, this delivery included. */
   readonly deliveryCount: number

@@ -1,3 +1,12 @@
+/**
+ * The JetStream consumer of a subscription: a durable pull consumer for a group, an ephemeral one for a
+ * broadcast subscription, with explicit acks and the port's defaults (`TransportDefaults`).
+ *
+ * Invariant: `consumerSettingsOf` is exactly what an existing group's consumer is compared on and updated
+ * to, so joining a group again with the same options changes nothing on the server.
+ *
+ * Why: creating and updating a consumer read the same settings from one place.
+ */
 import { AckPolicy, type ConsumerConfig, DeliverPolicy, ReplayPolicy } from "@nats-io/jetstream"
 import { type StartPosition, type SubscriptionOptions, TransportDefaults } from "@sluice/core"
 import { nanos } from "./durations.ts"

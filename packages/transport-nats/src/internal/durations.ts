@@ -1,3 +1,10 @@
+/**
+ * Durations as the numbers NATS wants: nanoseconds for the JetStream API, milliseconds for the client.
+ *
+ * Invariant: both read an Effect `Duration.Input` (a number is milliseconds) and name their unit.
+ *
+ * Why: a nanosecond field given milliseconds is a silent factor of a million.
+ */
 import { Duration } from "effect"
 
 /** A duration in nanoseconds, as the JetStream API wants it. */

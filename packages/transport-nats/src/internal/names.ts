@@ -1,8 +1,11 @@
 /**
- * How Sluice names map onto JetStream. A topic's subject is its name, so plain
- * NATS clients publish to `orders.created` as they would expect; its stream is
- * the name with `.` (not allowed in stream names) replaced by `~`, a character
- * topic names cannot hold, so two topics never share a stream.
+ * How Sluice names map onto JetStream: a topic's subject and stream, a consumer's pull subject, and the
+ * headers Sluice adds on the wire.
+ *
+ * Invariant: a topic's subject is its name, and two topics never share a stream: a stream's name is the
+ * topic's with `.` (not allowed in stream names) replaced by `~`, a character topic names cannot hold.
+ *
+ * Why: plain NATS clients publish to `orders.created`, and read from it, as they would expect.
  */
 
 /** The stream that stores a topic. */

@@ -1,7 +1,11 @@
 /**
- * How a subscriber pulls, read from the transport's options and checked before anything connects: the
- * server answers a pull whose heartbeat exceeds half its expiry with "400 Bad Request", so a subscriber
- * with such settings would never receive a message.
+ * How a subscriber pulls (batch, expiry, heartbeat), read from the transport's options with their defaults.
+ *
+ * Invariant: the settings it returns are ones the server accepts (a batch of at least 1, a heartbeat above
+ * 0 and at most half the expiry); others fail with `InvalidConfig` before anything connects.
+ *
+ * Why: the server answers a pull whose heartbeat exceeds half its expiry with "400 Bad Request", so a
+ * subscriber with such settings would never receive a message.
  */
 import { InvalidConfig } from "@sluice/core"
 import { type Duration, Result } from "effect"

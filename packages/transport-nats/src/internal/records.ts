@@ -1,7 +1,12 @@
 /**
- * Records to NATS messages and NATS messages to deliveries. The wire format is
- * what a plain NATS client sees: the payload as published, `Nats-Msg-Id` for
- * the message id, `sluice-key` for the key, and the record's headers as they are.
+ * Records to NATS messages and NATS messages to deliveries. The wire format is what a plain NATS client
+ * sees: the payload as published, `Nats-Msg-Id` for the message id, `sluice-key` for the key, and the
+ * record's headers as they are.
+ *
+ * Invariant: a record's id and key travel as set, whatever its own headers are named (they are set last),
+ * and `wireHeaderBytes` never counts fewer bytes than the headers take on the wire.
+ *
+ * Why: a plain NATS client reads and writes Sluice's messages without knowing Sluice.
  */
 import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node"
 import type { OutgoingRecord } from "@sluice/core"

@@ -1,8 +1,13 @@
 /**
- * Keeping credentials out of logs and errors. Every text that leaves the NATS
- * transport (an error's reason, its cause) passes through {@link Redactor}:
- * the password, token, nkey seed, credentials and TLS key the transport was
- * given never appear in it, nor does the user-info part of a server URL.
+ * Keeping credentials out of logs and errors: the {@link Redactor} that every text leaving the NATS
+ * transport (an error's reason, its cause) passes through.
+ *
+ * Invariant: the password, token, nkey seed, credentials and TLS key the transport was given never appear
+ * in such a text, nor does the user-info part of a server URL. Secrets shorter than 4 characters are left
+ * alone: they would blank out innocent text.
+ *
+ * Why: errors travel further than configuration (into logs, traces, dead letters), so a secret is removed
+ * where text leaves the transport rather than trusted to every caller.
  */
 
 const REDACTED = "[redacted]"

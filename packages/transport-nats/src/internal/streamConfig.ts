@@ -1,3 +1,13 @@
+/**
+ * The JetStream stream of a topic: limits retention, the transport's storage and replicas unless the topic
+ * says otherwise, the topic's limits, discard policy and dedup window.
+ *
+ * Invariant: `changedSettings` compares exactly the settings `streamConfigOf` sets, so ensuring a topic
+ * again with the same config changes nothing; the dedup window never exceeds the max age (JetStream
+ * refuses one that does).
+ *
+ * Why: creating and updating a stream read the same settings from one place.
+ */
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream"
 import { type TopicConfig, TransportDefaults } from "@sluice/core"
 import { Duration } from "effect"

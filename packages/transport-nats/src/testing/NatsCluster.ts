@@ -1,9 +1,12 @@
 /**
- * A JetStream cluster of `nats-server` processes on 127.0.0.1, for tests of
- * what happens when a stream leader dies or freezes: every node can be
- * killed, paused and restarted with its own config and store.
+ * A JetStream cluster of `nats-server` processes on 127.0.0.1, for tests of what happens when a stream
+ * leader dies or freezes: every node can be killed, paused and restarted with its own config and store.
+ *
+ * Invariant: `start` returns once the cluster has elected its JetStream meta leader, and `stop` ends every
+ * node and removes the cluster's directory (at the latest when Node exits).
+ *
+ * Why: a failover is only real with real servers electing leaders.
  */
-
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from "@nats-io/jetstream"

@@ -1,10 +1,14 @@
 /**
- * A NATS server with JetStream for tests. {@link acquire} takes whatever
- * server there is (NATS_URL, a spawned `nats-server`, a Docker container);
- * {@link start} always spawns one, for tests that kill, pause or restart it.
- * A missing server is an error, never a skipped test.
+ * A NATS server with JetStream for tests. {@link acquire} takes whatever server there is (NATS_URL, a
+ * spawned `nats-server`, a Docker container); {@link start} always spawns one, for tests that kill, pause
+ * or restart it.
+ *
+ * Invariant: a missing server is an error, never a skipped test. Only a server this run spawned can be
+ * killed, paused or restarted (the others refuse with a `NatsServerError`), and `stop` leaves a NATS_URL
+ * server running.
+ *
+ * Why: the same tests run on a developer's machine, in CI against its NATS_URL, and in Docker.
  */
-
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"

@@ -1,4 +1,10 @@
-/** The one error of the NATS test harness. */
+/**
+ * The one error of the NATS test harness.
+ *
+ * Invariant: its `reason` says what was tried and, for a spawned server, ends with the server's own log.
+ *
+ * Why: a test that fails on its server explains itself without a rerun.
+ */
 import { Data } from "effect"
 
 /**

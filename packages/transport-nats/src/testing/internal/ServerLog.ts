@@ -1,4 +1,10 @@
-/** The part of a server's stderr that goes into error messages. */
+/**
+ * The part of a server's stderr that goes into error messages: its first lines and its last.
+ *
+ * Invariant: it keeps a bounded number of lines, whatever the server writes, and says how many it left out.
+ *
+ * Why: a bad flag or config is reported first, before a long usage text; a fatal error at runtime last.
+ */
 
 const HEAD_LINES = 3
 const TAIL_LINES = 20

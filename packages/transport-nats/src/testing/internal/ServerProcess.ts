@@ -1,4 +1,11 @@
-/** A nats-server child process that a test can kill, pause, resume and start again. */
+/**
+ * A nats-server child process that a test can kill, pause, resume and start again with the same arguments.
+ *
+ * Invariant: it is signalled only through the handle of the child it spawned, never by a PID of its own
+ * choosing, and SIGKILLed when Node exits; a start returns only once the server reports itself healthy.
+ *
+ * Why: a PID may be reused once the child exited; the child's handle never reaches another process.
+ */
 import { type ChildProcess, spawn } from "node:child_process"
 import { Socket } from "node:net"
 import { setTimeout as sleep } from "node:timers/promises"

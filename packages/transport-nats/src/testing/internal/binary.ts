@@ -1,4 +1,10 @@
-/** Where the `nats-server` executable is. */
+/**
+ * Where the `nats-server` executable is: first on PATH, else where Debian's package puts it.
+ *
+ * Invariant: it names an executable file, or nothing.
+ *
+ * Why: Debian installs it in /usr/sbin, outside a normal user's PATH.
+ */
 import { accessSync, constants } from "node:fs"
 import { delimiter, join } from "node:path"
 

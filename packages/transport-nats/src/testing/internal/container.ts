@@ -1,7 +1,10 @@
 /**
- * A NATS server in a Docker container, through testcontainers' optional
- * `@testcontainers/nats` module. The module is loaded only when this fallback
- * is used, so it is typed here by the little this harness calls.
+ * A NATS server in a Docker container, through testcontainers' optional `@testcontainers/nats` module.
+ *
+ * Invariant: the container runs `nats:2.9-alpine`, the lowest server Sluice supports, and the module is
+ * loaded only when this fallback is used.
+ *
+ * Why: the module is optional, so it is typed here by the little this harness calls.
  */
 import { existsSync } from "node:fs"
 import { NatsServerError } from "./NatsServerError.ts"

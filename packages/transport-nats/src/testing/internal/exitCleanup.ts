@@ -1,8 +1,10 @@
 /**
- * What must not outlive the test run: spawned servers and their temporary
- * directories. A run that fails or forgets a `stop()` still kills every
- * server it started and removes their files when Node exits (not when Node
- * itself is SIGKILLed: nothing runs then).
+ * What must not outlive the test run: spawned servers and their temporary directories.
+ *
+ * Invariant: a run that fails or forgets a `stop()` still kills every server it started and removes their
+ * files when Node exits (not when Node itself is SIGKILLed: nothing runs then).
+ *
+ * Why: a test that throws before its `stop()` must not leave servers running for the next run.
  */
 import type { ChildProcess } from "node:child_process"
 import { rmSync } from "node:fs"

@@ -1,6 +1,11 @@
 /**
- * A server named by the NATS_URL environment variable: a server this test run
- * did not start and must not control.
+ * A server named by the NATS_URL environment variable: a server this test run did not start and must not
+ * control.
+ *
+ * Invariant: it is checked once to answer (and to have JetStream, when asked) before a test uses it, and
+ * the URL the harness reports carries no credentials.
+ *
+ * Why: nats.js ignores credentials in a URL, so they are taken out of it and passed on their own.
  */
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"

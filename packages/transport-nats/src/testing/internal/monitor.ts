@@ -1,9 +1,12 @@
 /**
- * The HTTP monitoring endpoint of a nats-server, as 2.9.10 answers it. Plain
- * `/healthz` is 200 once the client port listens and JetStream is up; on a
- * cluster node only once the node is in contact with a JetStream meta leader
- * and its streams are current (`?js-enabled-only=true` does not wait for
- * that). `/jsz?leader-only=true` is 200 on the meta leader only.
+ * The HTTP monitoring endpoint of a nats-server, as 2.9.10 answers it. Plain `/healthz` is 200 once the
+ * client port listens and JetStream is up; on a cluster node only once the node is in contact with a
+ * JetStream meta leader and its streams are current (`?js-enabled-only=true` does not wait for that).
+ * `/jsz?leader-only=true` is 200 on the meta leader only.
+ *
+ * Invariant: each request gives up after a second, so a frozen server is "not yet", never a hung test.
+ *
+ * Why: the endpoint tells readiness without a client connection and its reconnect logic.
  */
 
 /** How long one monitoring request may take, in milliseconds. */

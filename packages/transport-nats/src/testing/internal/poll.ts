@@ -1,4 +1,10 @@
-/** Waiting for a condition that has no event to wait on. */
+/**
+ * Waiting for a condition that has no event to wait on.
+ *
+ * Invariant: a check that throws counts as "not yet"; the wait ends at its timeout, give or take one check.
+ *
+ * Why: a server's readiness and a leader election announce themselves to no one.
+ */
 import { setTimeout as sleep } from "node:timers/promises"
 
 /**

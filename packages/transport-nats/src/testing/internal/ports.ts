@@ -1,4 +1,10 @@
-/** Free loopback ports, chosen by the OS. */
+/**
+ * Free loopback ports, chosen by the OS.
+ *
+ * Invariant: the ports handed out are distinct, and never 4222, where the machine's own NATS listens.
+ *
+ * Why: a test server must not take the port of a server it did not start.
+ */
 import { createServer, type Server } from "node:net"
 
 /** The machine's own NATS listens here; a test server must never take it. */

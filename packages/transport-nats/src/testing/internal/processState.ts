@@ -1,8 +1,11 @@
 /**
- * Whether a process has really stopped after SIGSTOP. `kill()` returns when
- * the signal is queued; a thread of the server on another CPU may still
- * answer a request before it stops. Linux shows the state of every thread
- * under /proc; elsewhere the signal is all there is to go by.
+ * Whether a process has really stopped after SIGSTOP.
+ *
+ * Invariant: where Linux's /proc can tell, stopped means every thread of the process is stopped; elsewhere
+ * the signal is all there is to go by.
+ *
+ * Why: `kill()` returns when the signal is queued, and a thread of the server on another CPU may still
+ * answer a request before it stops.
  */
 import { readdir, readFile } from "node:fs/promises"
 

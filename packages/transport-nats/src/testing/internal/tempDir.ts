@@ -1,4 +1,10 @@
-/** Fresh temporary directories for server stores and configs, removed with the server. */
+/**
+ * Fresh temporary directories for server stores and configs.
+ *
+ * Invariant: each is removed with its server, or at the latest when Node exits.
+ *
+ * Why: the stores of killed servers must not pile up in the temp directory.
+ */
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
