@@ -13,9 +13,8 @@
  * time goes", bench/README.md).
  */
 import { JetStreamApiError, type PubAck } from "@nats-io/jetstream"
-import type { Request } from "@nats-io/nats-core/internal"
 import { type Msg, type MsgHdrs, type NatsConnection, TimeoutError } from "@nats-io/transport-node"
-import type { RequestMultiplexer } from "./clientInternals.ts"
+import type { MultiplexedRequest, RequestMultiplexer } from "./clientInternals.ts"
 
 /** Publishes kept beyond twice the unsettled ones before they are compacted: compaction is a copy. */
 const COMPACT_SLACK = 64
@@ -42,7 +41,7 @@ const pubAckOf = (reply: Msg): PubAck => {
 }
 
 /** One publish awaiting its confirmation, as the multiplexer sees a request. */
-class Confirmation implements Request {
+class Confirmation implements MultiplexedRequest {
   /** Kept by the multiplexer. */
   received = 0
   settled = false

@@ -12,7 +12,7 @@
  * Why: an upgrade of the client that moves them fails to compile here, or fails loudly for a connection
  * from another client, instead of quietly taking another path.
  */
-import type { MsgImpl, NatsConnectionImpl, ProtocolHandler } from "@nats-io/nats-core/internal"
+import type { MsgImpl, NatsConnectionImpl, ProtocolHandler, Request } from "@nats-io/nats-core/internal"
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { InvalidConfig } from "@sluice/core"
 import { Result } from "effect"
@@ -22,6 +22,9 @@ export const SUPPORTED_CLIENT = "@nats-io/nats-core 3.4.0"
 
 /** The client's request multiplexer: each reply goes to the request whose token ends its subject. */
 export type RequestMultiplexer = Pick<ProtocolHandler, "request" | "muxSubscriptions">
+
+/** An entry of the multiplexer: the client calls its `resolver` with the reply, or with why there is none. */
+export type MultiplexedRequest = Request
 
 /** What the transport uses of a connection's internals. */
 export interface ClientInternals {
