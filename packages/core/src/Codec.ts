@@ -53,3 +53,9 @@ export const json = <A, I>(schema: Schema.Codec<A, I>): Codec<A> => {
     }
   }
 }
+
+/** Bytes as they are, in both directions: for payloads a consumer reads without a schema (dead letters). */
+export const bytes: Codec<Uint8Array> = {
+  encode: (value) => Result.succeed(value),
+  decode: (value) => Result.succeed(value)
+}

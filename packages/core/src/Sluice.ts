@@ -13,15 +13,10 @@
  * It runs the same engine as the Effect face; every rejection is one of the typed errors of `errors.ts`.
  */
 import { Cause, type Duration, Effect, Exit, Layer, ManagedRuntime, Scope, Stream } from "effect"
-import {
-  Bus,
-  type BusOptions,
-  type BusShape,
-  type ConsumeOptions,
-  type PublishOptions,
-  type SubscribeOptions
-} from "./Bus.ts"
+import { Bus, type BusOptions, type BusShape, type PublishOptions, type SubscribeOptions } from "./Bus.ts"
+import type { ConsumeOptions } from "./Consumer.ts"
 import { TransportUnavailable } from "./errors.ts"
+import { run, toPromiseMessage } from "./internal/promises.ts"
 import * as MemoryTransport from "./MemoryTransport.ts"
 import type { Message as EffectMessage } from "./Message.ts"
 import type { Topic } from "./Topic.ts"
@@ -38,6 +33,9 @@ export interface Message<A> extends Omit<EffectMessage<A>, "ack" | "nak" | "term
   /** Still working: restart the ack wait. */
   working(): Promise<void>
 }
+
+/** What the Promise face runs for each message: resolves once its effect happened, throws when it did not. */
+export type Handler<A> = (message: Message<A>) => Promise<void> | void
 
 /** A running consumer of the Promise face. */
 export interface ConsumerHandle {
@@ -63,11 +61,7 @@ export interface Client {
    * Runs `handler` for each message: acknowledged when it resolves, delivered again
    * later when it throws, dead-lettered on the last allowed delivery.
    */
-  consume<A>(
-    topic: Topic<A>,
-    options: ConsumeOptions,
-    handler: (message: Message<A>) => Promise<void> | void
-  ): Promise<ConsumerHandle>
+  consume<A>(topic: Topic<A>, options: ConsumeOptions, handler: Handler<A>): Promise<ConsumerHandle>
   /** Messages to settle yourself. Leaving the `for await` loop closes the subscription. */
   subscribe<A>(topic: Topic<A>, options?: SubscribeOptions): AsyncIterable<Message<A>>
   lag<A>(topic: Topic<A>, group: string): Promise<GroupLag>
@@ -75,28 +69,6 @@ export interface Client {
   /** Stops every consumer gracefully, then closes the transport. Afterwards every method rejects with `TransportUnavailable`. */
   close(): Promise<void>
 }
-
-/** Runs an effect, rejecting with its typed error (not a wrapper). */
-export const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
-  Effect.runPromiseExit(effect).then((exit) =>
-    Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))
-  )
-
-/** The Promise view of a message. */
-export const toPromiseMessage = <A>(message: EffectMessage<A>): Message<A> => ({
-  topic: message.topic,
-  payload: message.payload,
-  id: message.id,
-  key: message.key,
-  headers: message.headers,
-  sequence: message.sequence,
-  publishedAt: message.publishedAt,
-  attempt: message.attempt,
-  ack: () => run(message.ack),
-  nak: (delay) => run(message.nak(delay)),
-  term: () => run(message.term),
-  working: () => run(message.working)
-})
 
 /** Connects to a broker: the embedded memory broker unless `options.transport` is given. */
 export const connect = async (options: ConnectOptions = {}): Promise<Client> => {
@@ -114,7 +86,7 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
   const consume = async <A>(
     topic: Topic<A>,
     consumeOptions: ConsumeOptions,
-    handler: (message: Message<A>) => Promise<void> | void
+    handler: Handler<A>
   ): Promise<ConsumerHandle> => {
     await run(ensureOpen("consume"))
     const scope = await run(Scope.make())

@@ -8,14 +8,15 @@ export {
   Bus,
   type BusOptions,
   type BusShape,
-  type ConsumeOptions,
-  type Consumer,
   type PublishOptions,
   type SubscribeOptions
 } from "./Bus.ts"
 export * as Codec from "./Codec.ts"
+export type { ConsumeOptions, Consumer } from "./Consumer.ts"
+export * as DeadLetter from "./DeadLetter.ts"
+export * as Dispatch from "./Dispatch.ts"
 export * from "./errors.ts"
-export { DeadLetterHeaders } from "./internal/deadLetter.ts"
+export type { Handler, Middleware } from "./Handler.ts"
 export * as MemoryTransport from "./MemoryTransport.ts"
 export type { Message } from "./Message.ts"
 export * as Sluice from "./Sluice.ts"

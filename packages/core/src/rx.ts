@@ -16,8 +16,8 @@
 import { Cause, Effect, Exit, Fiber, Stream } from "effect"
 import { concatMap, from, Observable, type OperatorFunction } from "rxjs"
 import type { SubscribeOptions } from "./Bus.ts"
+import { toPromiseMessage } from "./internal/promises.ts"
 import type { Client, Message } from "./Sluice.ts"
-import { toPromiseMessage } from "./Sluice.ts"
 import type { Topic } from "./Topic.ts"
 import type { PublishReceipt } from "./Transport.ts"
 

@@ -4,7 +4,7 @@ import { TestClock } from "effect/testing"
 import {
   Bus,
   type BusShape,
-  DeadLetterHeaders,
+  DeadLetter,
   type Delivery,
   type GroupLag,
   MemoryTransport,
@@ -528,7 +528,7 @@ describe("Bus.consume", () => {
     Effect.gen(function* () {
       const { bus } = yield* setup()
       const attempts: Array<number> = []
-      yield* bus.consume(jobs, { group: "g", maxDeliveries: 10 }, (message) =>
+      yield* bus.consume(jobs, { group: "g", maxAttempts: 10 }, (message) =>
         Effect.andThen(
           Effect.sync(() => attempts.push(message.attempt)),
           message.attempt < 4 ? Effect.fail("again") : Effect.void
@@ -572,7 +572,7 @@ describe("Bus.consume", () => {
       yield* nothingLeft(bus, jobs, "g")
     }))
 
-  test("a message whose deliveries never end is dead-lettered after 5 deliveries beyond maxDeliveries, not dropped", () =>
+  test("a message whose deliveries never end is dead-lettered after 5 deliveries beyond maxAttempts, not dropped", () =>
     Effect.gen(function* () {
       const { bus, transport } = yield* setup()
       let runs = 0
@@ -583,7 +583,7 @@ describe("Bus.consume", () => {
         {
           group: "g",
           concurrency: 10,
-          maxDeliveries: 2,
+          maxAttempts: 2,
           ackWait: "1 second",
           stopTimeout: 0,
           workingInterval: "1 hour"
@@ -603,16 +603,16 @@ describe("Bus.consume", () => {
       expect(runs, "the handler ran on every delivery but the last").toBe(6)
       const letters = yield* readAll(transport, jobs.deadLetter)
       expect(letters).toHaveLength(1)
-      expect(letters[0]?.headers[DeadLetterHeaders.attempts]).toBe("7")
-      expect(letters[0]?.headers[DeadLetterHeaders.reason]).toContain("without an outcome")
+      expect(letters[0]?.headers[DeadLetter.Headers.attempts]).toBe("7")
+      expect(letters[0]?.headers[DeadLetter.Headers.reason]).toContain("without an outcome")
       expect(yield* bus.lag(jobs, "g")).toMatchObject({ pending: 0 })
     }))
 
-  test("after maxDeliveries failures, the message goes to the dead letter with the reason, and is acked", () =>
+  test("after maxAttempts failures, the message goes to the dead letter with the reason, and is acked", () =>
     Effect.gen(function* () {
       const { bus, transport } = yield* setup()
       const attempts: Array<number> = []
-      yield* bus.consume(jobs, { group: "billing", maxDeliveries: 3, redeliveryDelay: () => "1 second" }, (message) =>
+      yield* bus.consume(jobs, { group: "billing", maxAttempts: 3, redeliveryDelay: () => "1 second" }, (message) =>
         Effect.andThen(
           Effect.sync(() => attempts.push(message.attempt)),
           Effect.fail(new Error("card declined by the issuer"))
@@ -635,40 +635,40 @@ describe("Bus.consume", () => {
       expect(letters).toHaveLength(1)
       const [letter] = letters as [Delivery]
       expect(letter.topic).toBe("jobs.dead-letter")
-      expect(letter.headers[DeadLetterHeaders.id]).toBe("job-7")
+      expect(letter.headers[DeadLetter.Headers.id]).toBe("job-7")
       expect(letter.key).toBe("customer-9")
       expect(text(letter.payload)).toBe(JSON.stringify({ n: 7 }))
       expect(letter.headers).toMatchObject(headers)
-      expect(letter.headers[DeadLetterHeaders.reason]).toContain("card declined by the issuer")
-      expect(letter.headers[DeadLetterHeaders.attempts]).toBe("3")
-      expect(letter.headers[DeadLetterHeaders.topic]).toBe("jobs")
-      expect(letter.headers[DeadLetterHeaders.sequence]).toBe(String(receipt.sequence))
-      expect(letter.headers[DeadLetterHeaders.group]).toBe("billing")
+      expect(letter.headers[DeadLetter.Headers.reason]).toContain("card declined by the issuer")
+      expect(letter.headers[DeadLetter.Headers.attempts]).toBe("3")
+      expect(letter.headers[DeadLetter.Headers.topic]).toBe("jobs")
+      expect(letter.headers[DeadLetter.Headers.sequence]).toBe(String(receipt.sequence))
+      expect(letter.headers[DeadLetter.Headers.group]).toBe("billing")
     }))
 
   test("a dead letter's time follows the Effect clock, like publish times", () =>
     Effect.gen(function* () {
       const { bus, transport } = yield* setup()
-      yield* bus.consume(jobs, { group: "g", maxDeliveries: 1 }, () => Effect.fail(new Error("no")))
+      yield* bus.consume(jobs, { group: "g", maxAttempts: 1 }, () => Effect.fail(new Error("no")))
       yield* TestClock.adjust("1 hour")
       yield* bus.publish(jobs, { n: 1 })
       yield* nothingLeft(bus, jobs, "g")
       const [letter] = yield* readAll(transport, jobs.deadLetter)
       expect(letter?.publishedAt).toBe(3_600_000)
-      expect(letter?.headers[DeadLetterHeaders.at]).toBe(new Date(3_600_000).toISOString())
+      expect(letter?.headers[DeadLetter.Headers.at]).toBe(new Date(3_600_000).toISOString())
     }))
 
   test("each group that gives up on a message leaves its own dead letter", () =>
     Effect.gen(function* () {
       const { bus, transport } = yield* setup()
       const failing = () => Effect.fail(new Error("cannot"))
-      yield* bus.consume(jobs, { group: "billing", maxDeliveries: 1 }, failing)
-      yield* bus.consume(jobs, { group: "audit", maxDeliveries: 1 }, failing)
+      yield* bus.consume(jobs, { group: "billing", maxAttempts: 1 }, failing)
+      yield* bus.consume(jobs, { group: "audit", maxAttempts: 1 }, failing)
       yield* bus.publish(jobs, { n: 1 })
       yield* nothingLeft(bus, jobs, "billing")
       yield* nothingLeft(bus, jobs, "audit")
       const letters = yield* readAll(transport, jobs.deadLetter)
-      expect(letters.map((letter) => letter.headers[DeadLetterHeaders.group]).sort()).toEqual(["audit", "billing"])
+      expect(letters.map((letter) => letter.headers[DeadLetter.Headers.group]).sort()).toEqual(["audit", "billing"])
     }))
 
   test("a message whose dead letter cannot be stored is not lost: it is dead-lettered once the broker accepts it", () =>
@@ -677,7 +677,7 @@ describe("Bus.consume", () => {
       const { transport, state } = faulty(inner, "request")
       const bus = Bus.make(transport)
       const attempts: Array<number> = []
-      yield* bus.consume(jobs, { group: "g", maxDeliveries: 2, redeliveryDelay: () => "1 second" }, (message) =>
+      yield* bus.consume(jobs, { group: "g", maxAttempts: 2, redeliveryDelay: () => "1 second" }, (message) =>
         Effect.andThen(
           Effect.sync(() => attempts.push(message.attempt)),
           Effect.fail(new Error("always fails"))
@@ -711,21 +711,21 @@ describe("Bus.consume", () => {
       const { transport: inner } = yield* setup()
       const { transport, state } = faulty(inner, "request")
       const bus = Bus.make(transport)
-      yield* bus.consume(jobs, { group: "g", maxDeliveries: 1 }, () => Effect.fail(new Error("insufficient funds")))
+      yield* bus.consume(jobs, { group: "g", maxAttempts: 1 }, () => Effect.fail(new Error("insufficient funds")))
       yield* bus.publish(jobs, { n: 1 })
       state.faults = 1
       yield* eventually("the dead letter to be tried", () => state.faults === 0)
       yield* TestClock.adjust("5 minutes")
       yield* nothingLeft(bus, jobs, "g")
       const [letter] = yield* readAll(inner, jobs.deadLetter)
-      expect(letter?.headers[DeadLetterHeaders.reason]).toContain("insufficient funds")
+      expect(letter?.headers[DeadLetter.Headers.reason]).toContain("insufficient funds")
     }))
 
   test("a payload that cannot be decoded goes to the dead letter at once, and the next message is handled", () =>
     Effect.gen(function* () {
       const { bus, transport } = yield* setup()
       const handled: Array<number> = []
-      yield* bus.consume(jobs, { group: "g", maxDeliveries: 5 }, (message) =>
+      yield* bus.consume(jobs, { group: "g", maxAttempts: 5 }, (message) =>
         Effect.sync(() => handled.push(message.payload.n))
       )
       yield* transport.publish([
@@ -739,14 +739,14 @@ describe("Bus.consume", () => {
       expect(handled).toEqual([4])
 
       const letters = yield* readAll(transport, jobs.deadLetter)
-      expect(letters.map((letter) => letter.headers[DeadLetterHeaders.id])).toEqual(["broken", "wrong", "latin1"])
+      expect(letters.map((letter) => letter.headers[DeadLetter.Headers.id])).toEqual(["broken", "wrong", "latin1"])
       for (const letter of letters) {
-        expect(letter.headers[DeadLetterHeaders.attempts]).toBe("1")
-        expect(letter.headers[DeadLetterHeaders.reason]).toMatch(/decode/)
+        expect(letter.headers[DeadLetter.Headers.attempts]).toBe("1")
+        expect(letter.headers[DeadLetter.Headers.reason]).toMatch(/decode/)
       }
       expect(letters[0]?.headers.origin).toBe("legacy")
       expect(text(letters[0]?.payload ?? new Uint8Array())).toBe('{"n":')
-      expect(letters[1]?.headers[DeadLetterHeaders.reason]).toContain("n")
+      expect(letters[1]?.headers[DeadLetter.Headers.reason]).toContain("n")
       expect([...(letters[2]?.payload ?? [])]).toEqual([0x7b, 0xff, 0x7d])
     }))
 
@@ -818,11 +818,11 @@ describe("Bus.consume", () => {
       yield* nothingLeft(bus, jobs, "g")
     }))
 
-  test("with maxDeliveries 1, messages not started when the consumer stops still reach the next consumer", () =>
+  test("with maxAttempts 1, messages not started when the consumer stops still reach the next consumer", () =>
     Effect.gen(function* () {
       const { bus } = yield* setup()
       const gated = yield* gatedHandler
-      const consumer = yield* bus.consume(jobs, { group: "g", maxDeliveries: 1 }, gated.handler)
+      const consumer = yield* bus.consume(jobs, { group: "g", maxAttempts: 1 }, gated.handler)
       yield* bus.publishAll(jobs, [{ n: 0 }, { n: 1 }, { n: 2 }])
       yield* eventually("the first handler to run", () => gated.started.length === 1)
       const stopping = yield* Effect.forkChild(consumer.stop)
@@ -831,7 +831,7 @@ describe("Bus.consume", () => {
       yield* Fiber.join(stopping)
 
       const next: Array<number> = []
-      yield* bus.consume(jobs, { group: "g", maxDeliveries: 1 }, (message) =>
+      yield* bus.consume(jobs, { group: "g", maxAttempts: 1 }, (message) =>
         Effect.sync(() => next.push(message.payload.n))
       )
       // Let the consumer run before time moves: a jump past the ack wait would rightly redeliver.
@@ -949,7 +949,7 @@ describe("Bus.consume", () => {
     Effect.gen(function* () {
       const { bus, transport } = yield* setup()
       const attempts: Array<number> = []
-      yield* bus.consume(jobs, { group: "g", maxDeliveries: 1 }, (message) =>
+      yield* bus.consume(jobs, { group: "g", maxAttempts: 1 }, (message) =>
         Effect.gen(function* () {
           attempts.push(message.attempt)
           yield* message.term
@@ -1060,8 +1060,8 @@ describe("Bus.subscribe", () => {
       yield* Effect.forEach(emitted, (message) => message.ack)
       yield* nothingLeft(bus, jobs, "audit")
       const letters = yield* readAll(transport, jobs.deadLetter)
-      expect(letters.map((letter) => letter.headers[DeadLetterHeaders.id])).toEqual(["junk"])
-      expect(letters[0]?.headers[DeadLetterHeaders.group]).toBe("audit")
+      expect(letters.map((letter) => letter.headers[DeadLetter.Headers.id])).toEqual(["junk"])
+      expect(letters[0]?.headers[DeadLetter.Headers.group]).toBe("audit")
     }))
 
   test("an unsettled message is delivered again after its ack wait", () =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { KeepAlive } from "../src/internal/KeepAlive.ts"
+import { KeepAlive } from "../src/internal/consumer/KeepAlive.ts"
 import type { Delivery } from "../src/Transport.ts"
 
 /** Stand-ins for deliveries: KeepAlive only hands them back. */

@@ -100,7 +100,7 @@ describe("Sluice (Promise face)", () => {
   it("a message whose handler keeps throwing ends in the dead letter with the thrown message as reason", async () => {
     const sluice = await Sluice.connect()
     try {
-      await sluice.consume(orders, { group: "billing", maxDeliveries: 1 }, () => {
+      await sluice.consume(orders, { group: "billing", maxAttempts: 1 }, () => {
         throw new TypeError("total is negative")
       })
       await sluice.publish(orders, order(1))

@@ -61,7 +61,7 @@ const runScenario = (s: Scenario) =>
       group: "workers",
       concurrency: s.concurrency,
       maxInFlight: s.maxInFlight,
-      maxDeliveries: 20,
+      maxAttempts: 20,
       ackWait: "30 seconds",
       redeliveryDelay: () => s.redeliveryDelayMs
     }

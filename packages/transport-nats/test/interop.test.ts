@@ -18,7 +18,7 @@ import {
   Bus,
   type BusShape,
   type Codec,
-  DeadLetterHeaders,
+  DeadLetter,
   type GroupLag,
   type Message,
   StartPosition,
@@ -287,27 +287,27 @@ describe("NATS interoperability: malformed messages from a plain client", () => 
         )
       )
       const dead = yield* readPlain(js, jsm, orders.deadLetter)
-      const byId = new Map(dead.map((letter) => [letter.headers?.get(DeadLetterHeaders.id), letter]))
+      const byId = new Map(dead.map((letter) => [letter.headers?.get(DeadLetter.Headers.id), letter]))
       const deadJson = byId.get("bad-json")
       const deadShape = byId.get("bad-shape")
       if (deadJson === undefined || deadShape === undefined) return expect.fail("expected both dead letters")
 
       expect(deadJson.subject).toBe(orders.deadLetter)
       expect(bytesOf(deadJson.data)).toEqual(bytesOf(notJson))
-      expect(deadJson.headers?.get(DeadLetterHeaders.reason)).toMatch(/cannot decode the payload: not valid JSON/)
-      expect(deadJson.headers?.get(DeadLetterHeaders.topic)).toBe(orders.name)
-      expect(deadJson.headers?.get(DeadLetterHeaders.sequence)).toBe(String(badJson.seq))
-      expect(deadJson.headers?.get(DeadLetterHeaders.group)).toBe("billing")
-      expect(deadJson.headers?.get(DeadLetterHeaders.attempts)).toBe("1")
+      expect(deadJson.headers?.get(DeadLetter.Headers.reason)).toMatch(/cannot decode the payload: not valid JSON/)
+      expect(deadJson.headers?.get(DeadLetter.Headers.topic)).toBe(orders.name)
+      expect(deadJson.headers?.get(DeadLetter.Headers.sequence)).toBe(String(badJson.seq))
+      expect(deadJson.headers?.get(DeadLetter.Headers.group)).toBe("billing")
+      expect(deadJson.headers?.get(DeadLetter.Headers.attempts)).toBe("1")
       // The original headers travel with it.
       expect(deadJson.headers?.get("trace-id")).toBe("bad-trace")
 
       expect(bytesOf(deadShape.data)).toEqual(bytesOf(wrongShape))
-      const reason = deadShape.headers?.get(DeadLetterHeaders.reason) ?? ""
+      const reason = deadShape.headers?.get(DeadLetter.Headers.reason) ?? ""
       expect(reason).toMatch(/^cannot decode the payload: /)
       expect(reason).toMatch(/orderId|total/)
       expect(reason).not.toMatch(/[\r\n]/)
-      expect(deadShape.headers?.get(DeadLetterHeaders.sequence)).toBe(String(badShape.seq))
+      expect(deadShape.headers?.get(DeadLetter.Headers.sequence)).toBe(String(badShape.seq))
 
       // Sluice reads the dead letter too, with the reason among the headers.
       const deadTopic = Topic.make({ name: orders.deadLetter, schema: Schema.Unknown, codec: rawBytes })
@@ -319,9 +319,9 @@ describe("NATS interoperability: malformed messages from a plain client", () => 
           orElse: () => Effect.sync(() => expect.fail("expected two dead letters"))
         })
       )
-      expect(letters.map((letter) => letter.headers[DeadLetterHeaders.id]).sort()).toEqual(["bad-json", "bad-shape"])
-      expect(letters.every((letter) => (letter.headers[DeadLetterHeaders.reason] ?? "").length > 0)).toBe(true)
-      const payloads = new Map(letters.map((letter) => [letter.headers[DeadLetterHeaders.id], letter.payload]))
+      expect(letters.map((letter) => letter.headers[DeadLetter.Headers.id]).sort()).toEqual(["bad-json", "bad-shape"])
+      expect(letters.every((letter) => (letter.headers[DeadLetter.Headers.reason] ?? "").length > 0)).toBe(true)
+      const payloads = new Map(letters.map((letter) => [letter.headers[DeadLetter.Headers.id], letter.payload]))
       expect(bytesOf(payloads.get("bad-json"))).toEqual(bytesOf(notJson))
       expect(bytesOf(payloads.get("bad-shape"))).toEqual(bytesOf(wrongShape))
 
@@ -353,8 +353,8 @@ describe("NATS interoperability: malformed messages from a plain client", () => 
         )
       )
       const [letter] = yield* readPlain(js, jsm, orders.deadLetter)
-      expect(letter?.headers?.get(DeadLetterHeaders.id)).toBe("bad-directive")
-      expect(letter?.headers?.get(DeadLetterHeaders.reason)).toMatch(/not valid JSON/)
+      expect(letter?.headers?.get(DeadLetter.Headers.id)).toBe("bad-directive")
+      expect(letter?.headers?.get(DeadLetter.Headers.reason)).toMatch(/not valid JSON/)
       expect(letter?.headers?.get("trace-id")).toBe("directive-trace")
       expect(letter?.headers?.has("Nats-Expected-Stream")).toBe(false)
       expect(bytesOf(letter?.data)).toEqual(bytesOf(notJson))

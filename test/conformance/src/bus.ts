@@ -4,7 +4,7 @@
  * with work in flight.
  */
 import { describe, expect } from "@effect/vitest"
-import { Bus, DeadLetterHeaders, type Delivery, type Message, Topic, type Transport } from "@sluice/core"
+import { Bus, DeadLetter, type Delivery, type Message, Topic, type Transport } from "@sluice/core"
 import { Deferred, Effect, Exit, Fiber, Schema, Stream } from "effect"
 import { ackEach, type Harness, subscribe, text, uniqueGroup, uniqueTopic, waits } from "./harness.ts"
 
@@ -34,12 +34,12 @@ export const busTests = (h: Harness) => {
 
   const expectDeadLettered = (letters: ReadonlyArray<Delivery>, topic: string) => {
     const sent = undecodable(topic)
-    expect(letters.map((d) => d.headers[DeadLetterHeaders.id])).toEqual(sent.map((r) => r.id))
+    expect(letters.map((d) => d.headers[DeadLetter.Headers.id])).toEqual(sent.map((r) => r.id))
     letters.forEach((letter, i) => {
       expect(letter.topic).toBe(Topic.deadLetterOf(topic))
       expect(text(letter.payload)).toBe(text(sent[i]?.payload ?? new Uint8Array()))
       expect(letter.headers).toMatchObject({ "x-origin": "raw" })
-      expect(letter.headers[DeadLetterHeaders.reason]).toEqual(expect.stringMatching(/\S/))
+      expect(letter.headers[DeadLetter.Headers.reason]).toEqual(expect.stringMatching(/\S/))
     })
   }
 

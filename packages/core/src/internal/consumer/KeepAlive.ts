@@ -1,4 +1,4 @@
-import type { Delivery } from "../Transport.ts"
+import type { Delivery } from "../../Transport.ts"
 
 /** A delivery a consumer holds (queued or being handled), until it is released. */
 export interface Hold {

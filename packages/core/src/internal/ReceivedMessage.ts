@@ -1,0 +1,78 @@
+/**
+ * A received message as the consumer runtime holds it: the decoded payload, the delivery it came in, and
+ * whether the handler settled it itself (then the runtime does not settle it again).
+ */
+import { type Duration, Effect, Result } from "effect"
+import type { TransportError } from "../errors.ts"
+import type { Message } from "../Message.ts"
+import type { Topic } from "../Topic.ts"
+import type { Delivery } from "../Transport.ts"
+
+/** A message together with the delivery it came in and whether it was settled. */
+export class ReceivedMessage<A> implements Message<A> {
+  readonly delivery: Delivery
+  readonly payload: A
+  /** True once `ack`, `nak` or `term` was called on this message. */
+  settled = false
+
+  constructor(delivery: Delivery, payload: A) {
+    this.delivery = delivery
+    this.payload = payload
+  }
+
+  get topic(): string {
+    return this.delivery.topic
+  }
+  get id(): string {
+    return this.delivery.id
+  }
+  get key(): string | undefined {
+    return this.delivery.key
+  }
+  get headers(): Readonly<Record<string, string>> {
+    return this.delivery.headers
+  }
+  get sequence(): number {
+    return this.delivery.sequence
+  }
+  get publishedAt(): Date {
+    return new Date(this.delivery.publishedAt)
+  }
+  get attempt(): number {
+    return this.delivery.attempt
+  }
+  get ack(): Effect.Effect<void, TransportError> {
+    return this.settle(this.delivery.ack)
+  }
+  nak(delay?: Duration.Input): Effect.Effect<void, TransportError> {
+    return this.settle(this.delivery.nak(delay))
+  }
+  get term(): Effect.Effect<void, TransportError> {
+    return this.settle(this.delivery.term)
+  }
+  get working(): Effect.Effect<void, TransportError> {
+    return this.delivery.working
+  }
+
+  /** What a log line shows: the message, not the broker's bookkeeping. */
+  toJSON(): object {
+    const { topic, payload, id, key, headers, sequence, publishedAt, attempt } = this
+    return { topic, payload, id, key, headers, sequence, publishedAt, attempt }
+  }
+
+  // The flag is set when the settlement runs, not when it is read: a handler may destructure `ack`.
+  private settle(settlement: Effect.Effect<void, TransportError>): Effect.Effect<void, TransportError> {
+    return Effect.suspend(() => {
+      this.settled = true
+      return settlement
+    })
+  }
+}
+
+/** The message of a delivery, or why its payload does not decode. */
+export const decode = <A>(topic: Topic<A>, delivery: Delivery): ReceivedMessage<A> | string => {
+  const decoded = topic.codec.decode(delivery.payload)
+  return Result.isSuccess(decoded)
+    ? new ReceivedMessage(delivery, decoded.success)
+    : `cannot decode the payload: ${decoded.failure}`
+}

@@ -1,0 +1,143 @@
+/**
+ * The consumer runtime: a subscription feeds a dispatcher, the dispatcher runs the handler on its fibers,
+ * and the settler tells the broker what became of each message. It holds every message from the moment it
+ * arrives until it is settled, marking those held long as worked on, so that a queued message is not
+ * delivered again while it waits; and it stops in one protocol: pull no more, hand back what was not
+ * started, let what runs finish within the stop timeout, hand back what had to be interrupted.
+ */
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Scope, Stream } from "effect"
+import type { ConsumeOptions, Consumer } from "../../Consumer.ts"
+import * as Dispatch from "../../Dispatch.ts"
+import type { TransportError } from "../../errors.ts"
+import type { Handler } from "../../Handler.ts"
+import type { Topic } from "../../Topic.ts"
+import type { Transport } from "../../Transport.ts"
+import * as TransportDefaults from "../../TransportDefaults.ts"
+import { decode } from "../ReceivedMessage.ts"
+import { type Hold, KeepAlive } from "./KeepAlive.ts"
+import * as Settler from "./Settler.ts"
+
+const DEFAULT_MAX_ATTEMPTS = 5
+/** Deliveries a consumed message may have beyond `maxAttempts`, for deliveries that ended without an outcome. */
+const UNSETTLED_DELIVERIES = 5
+const DEFAULT_STOP_TIMEOUT = Duration.seconds(30)
+
+/** The default redelivery delay: 1 s doubling per attempt, at most 1 minute. */
+export const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
+
+/** Starts a consumer of `topic` in the scope; it stops gracefully when the scope closes. */
+export const start = <A, E, R>(
+  transport: Transport,
+  topic: Topic<A>,
+  options: ConsumeOptions,
+  handler: Handler<A, E, R>
+): Effect.Effect<Consumer, TransportError, Scope.Scope | R> =>
+  Effect.gen(function* () {
+    const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
+    const maxDeliveries = maxAttempts + UNSETTLED_DELIVERIES
+    const maxInFlight = TransportDefaults.maxInFlightOf(options)
+    const settler = new Settler.Settler({
+      transport,
+      topic: topic.name,
+      deadLetterTopic: topic.deadLetter,
+      group: options.group,
+      maxAttempts,
+      maxDeliveries,
+      redeliveryDelay: options.redeliveryDelay ?? defaultRedeliveryDelay
+    })
+    const held = yield* keepAlive(options)
+    const clock = yield* Clock.Clock
+
+    // The per-message path: plain code and one Effect chain, no generator.
+    const handle = (hold: Hold): Effect.Effect<void, never, R> => {
+      const delivery = hold.delivery
+      // The broker's last delivery: a handler failure from attempt maxAttempts on would have dead-lettered
+      // the message, so the deliveries since then all ended without an outcome. Dead-letter it rather than
+      // let the broker drop it.
+      if (delivery.attempt >= maxDeliveries) {
+        held.release(hold)
+        return settler.settle(delivery, Settler.Abandoned)
+      }
+      const message = decode(topic, delivery)
+      if (typeof message === "string") {
+        held.release(hold)
+        return settler.settle(delivery, { _tag: "Undecodable", reason: message })
+      }
+      return Effect.matchCauseEffect(handler(message), {
+        // Declared with its parameter: Effect wraps a callback of another arity in a closure, per message.
+        onSuccess: (_: unknown) => {
+          held.release(hold)
+          return settler.settle(delivery, message.settled ? Settler.SettledByHandler : Settler.Succeeded)
+        },
+        onFailure: (cause) => {
+          held.release(hold)
+          if (message.settled) return Effect.void
+          return settler.settle(
+            delivery,
+            Cause.hasInterruptsOnly(cause) ? Settler.HandedBack : { _tag: "Failed", cause }
+          )
+        }
+      })
+    }
+
+    const dispatcher = yield* (options.dispatch ?? Dispatch.pool)(handle, {
+      concurrency: options.concurrency ?? 1,
+      capacity: maxInFlight
+    })
+    const stopping = yield* Deferred.make<void>()
+    // The subscription has a scope of its own, so that `stop` can end it before the consumer's scope closes.
+    const subscription = yield* Scope.fork(yield* Effect.scope)
+    const deliveries = yield* transport
+      .subscribe({ ...options, topic: topic.name, maxDeliveries, maxInFlight })
+      .pipe(Scope.provide(subscription))
+    const feed = yield* deliveries.pipe(
+      Stream.runForEachArray((batch) => {
+        const now = clock.currentTimeMillisUnsafe()
+        return dispatcher.offerAll(batch.map((delivery) => held.take(delivery, now)))
+      }),
+      Effect.forkScoped
+    )
+
+    const stopped = yield* Deferred.make<void>()
+    const stop = Effect.gen(function* () {
+      if (!(yield* Deferred.succeed(stopping, undefined))) return yield* Deferred.await(stopped)
+      // Closing the subscription ends its stream; the feed ends once it handed on what it had taken.
+      yield* Scope.close(subscription, Exit.void)
+      yield* Fiber.await(feed)
+      const unstarted = yield* dispatcher.close
+      for (const hold of unstarted) held.release(hold)
+      yield* Effect.forEach(unstarted, (hold) => settler.settle(hold.delivery, Settler.HandedBack), { discard: true })
+      const finished = yield* Effect.timeoutOption(dispatcher.await, options.stopTimeout ?? DEFAULT_STOP_TIMEOUT)
+      if (finished._tag === "None") {
+        yield* dispatcher.interrupt
+        // What the interrupted handlers held is not done: hand it back at once rather than after its ack wait.
+        yield* Effect.forEach(held.releaseAll(), (delivery) => settler.settle(delivery, Settler.HandedBack), {
+          discard: true
+        })
+      }
+      yield* Deferred.succeed(stopped, undefined)
+    }).pipe(Effect.uninterruptible)
+    yield* Effect.addFinalizer(() => stop)
+
+    return { stop, done: Effect.andThen(Fiber.join(feed), dispatcher.await) } satisfies Consumer
+  })
+
+/** The holds of a consumer, and the fiber that marks those held long as worked on, in the scope. */
+const keepAlive = (options: ConsumeOptions): Effect.Effect<KeepAlive, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const workingInterval =
+      options.workingInterval === undefined
+        ? TransportDefaults.shortestAckWaitOf(options) / 3
+        : Duration.toMillis(options.workingInterval)
+    const held = new KeepAlive(workingInterval)
+    const clock = yield* Clock.Clock
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.gen(function* () {
+          yield* Effect.sleep(held.tickMillis)
+          for (const delivery of held.due(clock.currentTimeMillisUnsafe())) yield* Effect.ignore(delivery.working)
+        })
+      )
+    )
+    return held
+  })

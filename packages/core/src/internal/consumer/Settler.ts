@@ -1,0 +1,112 @@
+/**
+ * The one place where what became of a message in a consumer (its outcome) turns into what the broker is
+ * told: ack, nak with a delay, or a dead letter followed by an ack. Every message a consumer takes ends here
+ * exactly once, and nothing here fails: a settlement the broker did not take is logged, and the broker's ack
+ * wait brings the message back.
+ */
+import { Cause, Clock, type Duration, Effect, Exit } from "effect"
+import * as DeadLetter from "../../DeadLetter.ts"
+import type { Delivery, Transport } from "../../Transport.ts"
+
+/** What became of a message in a consumer. */
+export type Outcome =
+  /** The handler succeeded. */
+  | { readonly _tag: "Succeeded" }
+  /** The handler settled the message itself (ack, nak or term): the runtime adds nothing. */
+  | { readonly _tag: "SettledByHandler" }
+  /** The handler failed or died. */
+  | { readonly _tag: "Failed"; readonly cause: Cause.Cause<unknown> }
+  /** The handler was interrupted (the consumer is stopping), or never started: the message goes back at once. */
+  | { readonly _tag: "HandedBack" }
+  /** The payload does not decode with the topic's codec. */
+  | { readonly _tag: "Undecodable"; readonly reason: string }
+  /** The broker's last delivery, and the deliveries since the last allowed attempt ended without an outcome. */
+  | { readonly _tag: "Abandoned" }
+
+export const Succeeded: Outcome = { _tag: "Succeeded" }
+export const SettledByHandler: Outcome = { _tag: "SettledByHandler" }
+export const HandedBack: Outcome = { _tag: "HandedBack" }
+export const Abandoned: Outcome = { _tag: "Abandoned" }
+
+/** How a consumer settles: its topic, its group, and its retry policy. */
+export interface SettlerOptions {
+  readonly transport: Transport
+  /** The topic consumed. */
+  readonly topic: string
+  /** Where its dead letters go. */
+  readonly deadLetterTopic: string
+  /** The group, `undefined` for a broadcast subscription. */
+  readonly group: string | undefined
+  /** The attempt from which a handler failure dead-letters the message. */
+  readonly maxAttempts: number
+  /** The broker's limit on deliveries: the last one dead-letters the message without handling it. */
+  readonly maxDeliveries: number
+  /** Delay before a failed message is delivered again, by attempt. */
+  readonly redeliveryDelay: (attempt: number) => Duration.Input
+}
+
+const describeFailure = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.squash(cause)
+  return failure instanceof Error ? `${failure.name}: ${failure.message}` : String(failure)
+}
+
+export class Settler {
+  readonly #options: SettlerOptions
+
+  constructor(options: SettlerOptions) {
+    this.#options = options
+  }
+
+  /** Tells the broker what became of `delivery`. Never fails: a settlement the broker did not take is logged. */
+  settle(delivery: Delivery, outcome: Outcome): Effect.Effect<void> {
+    const { maxAttempts, maxDeliveries, redeliveryDelay } = this.#options
+    switch (outcome._tag) {
+      case "Succeeded":
+        return this.#logged(delivery, "ack", delivery.ack)
+      case "SettledByHandler":
+        return Effect.void
+      case "Failed": {
+        if (delivery.attempt < maxAttempts)
+          return this.#logged(delivery, "nak", delivery.nak(redeliveryDelay(delivery.attempt)))
+        return this.#deadLetter(delivery, `handler failed ${delivery.attempt} times: ${describeFailure(outcome.cause)}`)
+      }
+      case "HandedBack":
+        return this.#logged(delivery, "hand back", delivery.nak())
+      case "Undecodable":
+        return this.#deadLetter(delivery, outcome.reason)
+      case "Abandoned":
+        return this.#deadLetter(
+          delivery,
+          `attempts ${maxAttempts} to ${maxDeliveries - 1} ended without an outcome (consumers stopped or crashed, or ack waits overran)`
+        )
+    }
+  }
+
+  /**
+   * Moves a delivery to the dead letter, then acknowledges it; if the dead letter cannot be stored, the
+   * delivery is delivered again after its redelivery delay, to be dead-lettered then.
+   */
+  #deadLetter(delivery: Delivery, reason: string): Effect.Effect<void> {
+    const { transport, topic, deadLetterTopic, group, redeliveryDelay } = this.#options
+    const acked = this.#logged(delivery, "ack", delivery.ack)
+    const redelivered = this.#logged(delivery, "nak", delivery.nak(redeliveryDelay(delivery.attempt)))
+    return Effect.gen(function* () {
+      const letter = DeadLetter.record(deadLetterTopic, delivery, group, reason, yield* Clock.currentTimeMillis)
+      const stored = yield* Effect.exit(transport.publish([letter]))
+      if (Exit.isSuccess(stored)) {
+        yield* Effect.logWarning(`dead-lettered message ${delivery.id} of ${topic}: ${reason}`)
+        yield* acked
+      } else {
+        yield* Effect.logError(`cannot dead-letter message ${delivery.id} of ${topic}; it will be redelivered`)
+        yield* redelivered
+      }
+    })
+  }
+
+  /** A settlement whose failure is logged: the broker's ack wait brings the message back. */
+  #logged(delivery: Delivery, what: string, settlement: Effect.Effect<void, unknown>): Effect.Effect<void> {
+    return Effect.catchCause(settlement, (cause) =>
+      Effect.logError(`cannot ${what} message ${delivery.id} of ${this.#options.topic}`, cause)
+    )
+  }
+}
