@@ -129,13 +129,17 @@ export interface Delivery {
   readonly publishedAt: number
   /** 1 on the first delivery, 2 on the first redelivery, and so on. */
   readonly attempt: number
-  /** Done: the message is not delivered to this group again. */
+  /** Done: the message is not delivered to this group again. A second settlement of a delivery does nothing. */
   readonly ack: Effect.Effect<void, TransportError>
-  /** Not done: deliver it again, after `delay` when given. */
+  /** Not done: deliver it again, at once or after `delay`. It leaves this member's in-flight count at once. */
   nak(delay?: Duration.Input): Effect.Effect<void, TransportError>
   /** Never deliver it to this group again, without success. */
   readonly term: Effect.Effect<void, TransportError>
-  /** Still working on it: restart the ack wait. */
+  /**
+   * Still working on it: restart the ack wait. Unsettled, a delivery is delivered again once its ack wait
+   * passes, and no longer counts against this member's `maxInFlight`. After `maxDeliveries` deliveries the
+   * broker stops delivering the message.
+   */
   readonly working: Effect.Effect<void, TransportError>
 }
 
@@ -176,38 +180,52 @@ export interface TopicInfo {
 }
 
 /**
- * A message broker, seen as Sluice needs it.
+ * A message broker, seen as Sluice needs it. The conformance suite checks each clause below, on its method.
  *
- * Contract (the conformance suite checks each point):
- * - `ensureTopic` creates the topic or updates its limits (lowered limits apply at once, oldest messages first);
- *   calling it again with the same config changes nothing.
- * - `publish` confirms each record once it is stored, in order, with its sequence. A record whose id the topic
- *   saw within its dedup window is confirmed with `duplicate: true` and stored once. A record that cannot be
- *   stored fails the whole call with a `PublishError`; records before it in the batch may have been stored,
- *   so retry with the same ids. Names, ids, keys, headers and payload sizes of the whole batch are checked
- *   before anything is stored.
- * - `subscribe` opens a subscription in the scope: when it succeeds, the group exists (created at `start` if it
- *   was new) and this member has joined it. The stream it returns delivers every stored message to each group
- *   at least once, and to each broadcast subscription from its start. Members of one group compete. A member
- *   never holds more than `maxInFlight` unsettled deliveries. With `maxInFlight: 1` a group receives in sequence
- *   order, redeliveries included.
- * - A delivery is settled by `ack` (done), `nak` (redeliver, after a delay if given) or `term` (never again). An
- *   unsettled delivery is redelivered after its ack wait; `working` restarts the wait. After `maxDeliveries`
- *   attempts the broker stops delivering the message. As in JetStream, a late ack from an earlier delivery of a
- *   message still settles it: only an idempotent handler (or dedup) makes that harmless.
- * - The subscription ends when its scope closes, and its stream completes. Deliveries the stream already emitted
- *   can still be settled until their ack wait passes; deliveries the transport held but had not emitted are
- *   released for redelivery at once. Nothing is acknowledged by closing.
- * - Time-based behaviour follows the Effect `Clock` when `features.virtualTime` is true.
+ * Clauses across methods:
+ * - Time-based behaviour (ack wait, nak delay, retention by age, dedup window) follows the Effect `Clock` when
+ *   `features.virtualTime` is true.
+ * - A late ack from an earlier delivery of a message still settles it, as in JetStream: only an idempotent
+ *   handler (or dedup) makes that harmless.
+ * - Nothing is ever acknowledged by closing a subscription or the transport.
  */
 export interface Transport {
   readonly features: TransportFeatures
+
+  /**
+   * Creates the topic, or updates its limits when it exists (lowered limits apply at once, oldest messages
+   * first). Calling it again with the same config changes nothing.
+   */
   ensureTopic(config: TopicConfig): Effect.Effect<void, InvalidName | InvalidConfig | TransportUnavailable>
+
+  /**
+   * Stores the records and confirms each once it is stored, in order, with its sequence. A record whose id the
+   * topic saw within its dedup window is confirmed with `duplicate: true` and stored once. Names, ids, keys,
+   * headers and payload sizes of the whole batch are checked before anything is stored. A record that cannot
+   * be stored fails the whole call with a `PublishError`; records before it in the batch may have been
+   * stored, so retry with the same ids.
+   */
   publish(records: ReadonlyArray<OutgoingRecord>): Effect.Effect<ReadonlyArray<PublishReceipt>, PublishError>
+
+  /**
+   * Opens a subscription in the scope. When it succeeds, the group exists (created at `start` if it was new)
+   * and this member has joined it. The stream delivers every stored message to each group at least once, and
+   * to each broadcast subscription from its start. Members of one group compete. A member never holds more
+   * than `maxInFlight` unsettled deliveries; with `maxInFlight: 1` a group receives in sequence order,
+   * redeliveries included.
+   *
+   * The subscription ends when its scope closes, and its stream completes. Deliveries the stream already
+   * emitted can still be settled until their ack wait passes; deliveries the transport held but had not
+   * emitted are released for redelivery at once.
+   */
   subscribe(
     options: SubscriptionOptions
   ): Effect.Effect<Stream.Stream<Delivery, TransportError>, TransportError, Scope.Scope>
+
+  /** How far a group is behind its topic; `GroupNotFound` when the group does not exist. */
   lag(topic: string, group: string): Effect.Effect<GroupLag, TransportError>
+
+  /** What a topic holds now; `TopicNotFound` when it does not exist. */
   topicInfo(topic: string): Effect.Effect<TopicInfo, TransportError>
 }
 

@@ -32,16 +32,6 @@ export class EncodeError extends Data.TaggedError("EncodeError")<{
   }
 }
 
-/** Received bytes could not be decoded with the topic's schema. */
-export class DecodeError extends Data.TaggedError("DecodeError")<{
-  readonly topic: string
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `cannot decode a message of topic "${this.topic}": ${this.reason}`
-  }
-}
-
 /** The encoded payload is larger than the transport accepts. Nothing was sent. */
 export class PayloadTooLarge extends Data.TaggedError("PayloadTooLarge")<{
   readonly topic: string
