@@ -24,7 +24,10 @@ export interface ActorOptions<M, E, R> {
   readonly supervision?: Supervision
 }
 
-/** A running actor. */
+/**
+ * A running actor. A fiber handling a message may be interrupted from outside (found with
+ * `Effect.withFiber` in `receive`): the message is then abandoned, and a new fiber takes its place.
+ */
 export interface Actor<M, E = never> {
   /** Puts a message in the mailbox, waiting while it is full. False when the actor no longer accepts messages. */
   tell(message: M): Effect.Effect<boolean>
@@ -77,8 +80,15 @@ export const make = <M, E, R>(options: ActorOptions<M, E, R>): Effect.Effect<Act
       }
       return Effect.andThen(Effect.logError("actor message failed", cause), worker)
     })
+    // A worker interrupted from outside (the consumer runtime interrupts one whose handler overran its time) is
+    // replaced, so that the actor keeps its workers; interrupting the slot itself ends both.
+    const slot: Effect.Effect<void, E, R> = Effect.flatMap(Effect.forkChild(worker), (fiber) =>
+      Effect.flatMap(Fiber.await(fiber), (exit) =>
+        Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? slot : exit
+      )
+    )
     const fibers: Array<Fiber.Fiber<void, E>> = []
-    for (let i = 0; i < (options.workers ?? 1); i++) fibers.push(yield* Effect.forkScoped(worker))
+    for (let i = 0; i < (options.workers ?? 1); i++) fibers.push(yield* Effect.forkScoped(slot))
     // Interrupted workers count as stopped; what stopped one under "stop" supervision is re-raised.
     const await_ = Effect.flatMap(Fiber.awaitAll(fibers), (exits) => {
       for (const exit of exits)

@@ -22,8 +22,17 @@ export interface ConsumeOptions extends Omit<SubscriptionOptions, "topic" | "max
   readonly maxAttempts?: number
   /** Delay before a failed message is delivered again, by attempt (1 for the first failure). Default 1 s doubling per attempt, at most 1 minute. */
   readonly redeliveryDelay?: (attempt: number) => Duration.Input
-  /** How long `stop` lets running handlers finish before interrupting them. Default 30 seconds. */
+  /**
+   * How long `stop` lets running handlers finish before interrupting them (a Promise handler's `signal` aborts)
+   * and handing their messages back. Default 30 seconds.
+   */
   readonly stopTimeout?: Duration.Input
+  /**
+   * How long one handler run may take. A handler still running then is interrupted (a Promise handler's
+   * `signal` aborts), and the attempt counts as failed with `HandlerTimeout`. Found within a tenth of it
+   * more. Default 5 minutes; `"Infinity"` for no limit.
+   */
+  readonly handlerTimeout?: Duration.Input
   /**
    * How long the consumer may hold a message (waiting for a handler, or being handled) before it tells the
    * broker it is still working on it (`working`), and again each time this passes, so that neither a long

@@ -36,7 +36,9 @@ export interface Dispatcher<J extends Job> {
 
 /**
  * Starts a dispatcher in the consumer's scope. `run` handles one job and never fails: the runtime has turned
- * every outcome into a settlement by then.
+ * every outcome into a settlement by then. The runtime may interrupt the fiber running a job (its handler
+ * overran `handlerTimeout`; it settles the job itself): the dispatcher must go on with its other jobs, as
+ * `pool` does by replacing the fiber.
  */
 export type Dispatch = <J extends Job, R>(
   run: (job: J) => Effect.Effect<void, never, R>,

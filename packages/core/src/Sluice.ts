@@ -34,8 +34,13 @@ export interface Message<A> extends Omit<EffectMessage<A>, "ack" | "nak" | "term
   working(): Promise<void>
 }
 
-/** What the Promise face runs for each message: resolves once its effect happened, throws when it did not. */
-export type Handler<A> = (message: Message<A>) => Promise<void> | void
+/**
+ * What the Promise face runs for each message: resolves once its effect happened, throws when it did not.
+ * `signal` aborts when the handler overran `handlerTimeout`, or when `stop` (or `close`) gave up waiting for
+ * it after `stopTimeout`: its message is then no longer held, and may be delivered again, so stop working on
+ * it. Sluice cannot stop a Promise; a handler that ignores the signal runs on.
+ */
+export type Handler<A> = (message: Message<A>, signal: AbortSignal) => Promise<void> | void
 
 /** A running consumer of the Promise face. */
 export interface ConsumerHandle {
@@ -94,7 +99,11 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
       Effect.exit(
         Scope.provide(scope)(
           bus.consume(topic, consumeOptions, (message) =>
-            Effect.tryPromise({ try: async () => handler(toPromiseMessage(message)), catch: (error) => error })
+            Effect.tryPromise({
+              // Interrupting the handler's fiber (timeout, stop timeout) aborts the signal.
+              try: async (signal) => handler(toPromiseMessage(message), signal),
+              catch: (error) => error
+            })
           )
         )
       )

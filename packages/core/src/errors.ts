@@ -2,7 +2,7 @@
  * The typed errors of Sluice. Every error says what went wrong in its
  * `message`, so it reads well in a log without further formatting.
  */
-import { Data } from "effect"
+import { Data, Duration } from "effect"
 
 /** What kind of name was rejected. */
 export type NameKind = "topic" | "group" | "key" | "header" | "message id"
@@ -87,6 +87,17 @@ export class TransportUnavailable extends Data.TaggedError("TransportUnavailable
 }> {
   override get message(): string {
     return `transport unavailable during ${this.operation}: ${this.reason}`
+  }
+}
+
+/** A handler did not finish within the consumer's `handlerTimeout`: it was interrupted (a Promise handler's signal aborted), and the attempt counts as failed. */
+export class HandlerTimeout extends Data.TaggedError("HandlerTimeout")<{
+  readonly topic: string
+  /** The limit it overran, in milliseconds. */
+  readonly timeoutMillis: number
+}> {
+  override get message(): string {
+    return `a handler of topic "${this.topic}" did not finish within ${Duration.format(Duration.millis(this.timeoutMillis))}`
   }
 }
 

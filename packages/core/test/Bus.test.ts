@@ -959,6 +959,67 @@ describe("Bus.consume", () => {
     }))
 })
 
+describe("Bus.consume: handlerTimeout", () => {
+  test("an Effect handler still running at handlerTimeout is interrupted, and its message comes back as attempt 2", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* setup()
+      const interrupted: Array<number> = []
+      const handled: Array<number> = []
+      yield* bus.consume(jobs, { group: "g", handlerTimeout: "10 seconds" }, (message) =>
+        message.attempt === 1
+          ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => interrupted.push(message.attempt)))
+          : Effect.sync(() => handled.push(message.attempt))
+      )
+      yield* bus.publish(jobs, { n: 1 })
+      yield* settle
+      yield* TestClock.adjust("9 seconds")
+      yield* settle
+      expect(interrupted, "before the timeout").toEqual([])
+      yield* TestClock.adjust("2 seconds")
+      yield* settle
+      expect(interrupted, "at the timeout").toEqual([1])
+      yield* TestClock.adjust("1 second")
+      yield* eventually("the second attempt to be handled", () => handled.length === 1)
+      expect(handled).toEqual([2])
+      yield* nothingLeft(bus, jobs, "g")
+    }))
+
+  test("a handler that times out on its last attempt is dead-lettered with HandlerTimeout as the reason", () =>
+    Effect.gen(function* () {
+      const { transport, bus } = yield* setup()
+      yield* bus.consume(jobs, { group: "g", maxAttempts: 1, handlerTimeout: "1 minute" }, () => Effect.never)
+      yield* bus.publish(jobs, { n: 1 })
+      yield* settle
+      yield* TestClock.adjust("61 seconds")
+      yield* nothingLeft(bus, jobs, "g")
+      const [letter] = yield* readAll(transport, jobs.deadLetter)
+      expect(letter?.headers[DeadLetter.Headers.reason]).toBe(
+        'handler failed 1 times: HandlerTimeout: a handler of topic "jobs" did not finish within 1m'
+      )
+    }))
+
+  test("after a handler timed out, the consumer goes on with the next messages at its concurrency", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* setup()
+      const handled: Array<number> = []
+      yield* bus.consume(jobs, { group: "g", concurrency: 1, handlerTimeout: "10 seconds" }, (message) =>
+        message.payload.n === 0 && message.attempt === 1
+          ? Effect.never
+          : Effect.sync(() => handled.push(message.payload.n))
+      )
+      yield* bus.publishAll(jobs, [{ n: 0 }, { n: 1 }, { n: 2 }])
+      yield* settle
+      expect(handled, "behind the stuck handler").toEqual([])
+      // Found within a tenth of the timeout; its next attempt waits for the first redelivery delay (1 s).
+      yield* TestClock.adjust("10500 millis")
+      yield* eventually("the messages behind it to be handled", () => handled.length === 2)
+      expect(handled).toEqual([1, 2])
+      yield* TestClock.adjust("1 second")
+      yield* eventually("the timed-out message to be handled on its second attempt", () => handled.length === 3)
+      yield* nothingLeft(bus, jobs, "g")
+    }))
+})
+
 describe("Bus.subscribe", () => {
   test("emits decoded messages to settle yourself and dead-letters undecodable ones", () =>
     Effect.gen(function* () {

@@ -263,4 +263,50 @@ describe("Sluice (Promise face)", () => {
       expect(yield* Effect.promise(() => sluice.lag(orders, "billing"))).toMatchObject({ pending: 0, inFlight: 0 })
     })
   )
+
+  it("a handler's signal aborts when it overruns handlerTimeout, and that attempt counts as failed", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      const aborted: Array<number> = []
+      const attempts: Array<number> = []
+      await sluice.consume(
+        orders,
+        { group: "billing", handlerTimeout: "200 millis", redeliveryDelay: () => 0 },
+        (message, signal) => {
+          attempts.push(message.attempt)
+          if (message.attempt > 1) return
+          signal.addEventListener("abort", () => aborted.push(message.attempt))
+          return new Promise<void>(() => {})
+        }
+      )
+      await sluice.publish(orders, order(1))
+      await until("the second attempt", () => attempts.length === 2)
+      expect(aborted).toEqual([1])
+      expect(attempts).toEqual([1, 2])
+    } finally {
+      await sluice.close()
+    }
+  })
+
+  it("a handler's signal aborts when stop gives up waiting for it after stopTimeout; its message is handed back", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      const aborted: Array<string> = []
+      const consumer = await sluice.consume(
+        orders,
+        { group: "billing", stopTimeout: "200 millis" },
+        (message, signal) => {
+          signal.addEventListener("abort", () => aborted.push(message.payload.id))
+          return new Promise<void>(() => {})
+        }
+      )
+      await sluice.publish(orders, order(1))
+      await until("the handler to start", async () => (await sluice.lag(orders, "billing")).inFlight === 1)
+      await consumer.stop()
+      expect(aborted).toEqual(["o-1"])
+      expect(await sluice.lag(orders, "billing")).toMatchObject({ pending: 1, inFlight: 0 })
+    } finally {
+      await sluice.close()
+    }
+  })
 })

@@ -2,13 +2,14 @@
  * The consumer runtime: a subscription feeds a dispatcher, the dispatcher runs the handler on its fibers,
  * and the settler tells the broker what became of each message. It holds every message from the moment it
  * arrives until it is settled, marking those held long as worked on, so that a queued message is not
- * delivered again while it waits; and it stops in one protocol: pull no more, hand back what was not
- * started, let what runs finish within the stop timeout, hand back what had to be interrupted.
+ * delivered again while it waits, and interrupting a handler that overran its time. It stops in one
+ * protocol: pull no more, hand back what was not started, let what runs finish within the stop timeout,
+ * hand back what had to be interrupted.
  */
 import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import type { ConsumeOptions, Consumer } from "../../Consumer.ts"
 import * as Dispatch from "../../Dispatch.ts"
-import type { TransportError } from "../../errors.ts"
+import { HandlerTimeout, type TransportError } from "../../errors.ts"
 import type { Handler } from "../../Handler.ts"
 import type { Topic } from "../../Topic.ts"
 import type { Transport } from "../../Transport.ts"
@@ -21,6 +22,7 @@ const DEFAULT_MAX_ATTEMPTS = 5
 /** Deliveries a consumed message may have beyond `maxAttempts`, for deliveries that ended without an outcome. */
 const UNSETTLED_DELIVERIES = 5
 const DEFAULT_STOP_TIMEOUT = Duration.seconds(30)
+const DEFAULT_HANDLER_TIMEOUT = Duration.minutes(5)
 
 /** The default redelivery delay: 1 s doubling per attempt, at most 1 minute. */
 export const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
@@ -36,6 +38,7 @@ export const start = <A, E, R>(
     const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
     const maxDeliveries = maxAttempts + UNSETTLED_DELIVERIES
     const maxInFlight = TransportDefaults.maxInFlightOf(options)
+    const handlerTimeoutMillis = Duration.toMillis(options.handlerTimeout ?? DEFAULT_HANDLER_TIMEOUT)
     const settler = new Settler.Settler({
       transport,
       topic: topic.name,
@@ -45,8 +48,31 @@ export const start = <A, E, R>(
       maxDeliveries,
       redeliveryDelay: options.redeliveryDelay ?? defaultRedeliveryDelay
     })
-    const held = yield* keepAlive(options)
     const clock = yield* Clock.Clock
+    const workingInterval =
+      options.workingInterval === undefined
+        ? TransportDefaults.shortestAckWaitOf(options) / 3
+        : Duration.toMillis(options.workingInterval)
+    const held = new KeepAlive(workingInterval)
+
+    /** A handler that overran its time: it no longer holds its message, and its attempt failed. */
+    const timedOut = (hold: Hold) => {
+      held.release(hold)
+      const failure = Cause.fail(new HandlerTimeout({ topic: topic.name, timeoutMillis: handlerTimeoutMillis }))
+      const interrupted = hold.fiber === undefined ? Effect.void : Fiber.interrupt(hold.fiber)
+      return Effect.andThen(interrupted, settler.settle(hold.delivery, { _tag: "Failed", cause: failure }))
+    }
+    // One fiber marks the messages held long as worked on, and finds the handlers that overran their time.
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.gen(function* () {
+          yield* Effect.sleep(Math.min(held.tickMillis, handlerTimeoutMillis / 10))
+          const now = clock.currentTimeMillisUnsafe()
+          for (const hold of held.overdue(now, handlerTimeoutMillis)) yield* Effect.forkScoped(timedOut(hold))
+          for (const delivery of held.due(now)) yield* Effect.ignore(delivery.working)
+        })
+      )
+    )
 
     // The per-message path: plain code and one Effect chain, no generator.
     const handle = (hold: Hold): Effect.Effect<void, never, R> => {
@@ -63,13 +89,17 @@ export const start = <A, E, R>(
         held.release(hold)
         return settler.settle(delivery, { _tag: "Undecodable", reason: message })
       }
+      hold.startedAt = clock.currentTimeMillisUnsafe()
       return Effect.matchCauseEffect(handler(message), {
         // Declared with its parameter: Effect wraps a callback of another arity in a closure, per message.
         onSuccess: (_: unknown) => {
+          // Released already: the handler overran its time and its attempt was failed.
+          if (hold.released) return Effect.void
           held.release(hold)
           return settler.settle(delivery, message.settled ? Settler.SettledByHandler : Settler.Succeeded)
         },
         onFailure: (cause) => {
+          if (hold.released) return Effect.void
           held.release(hold)
           if (message.settled) return Effect.void
           return settler.settle(
@@ -79,8 +109,14 @@ export const start = <A, E, R>(
         }
       })
     }
+    // The fiber is kept so that a handler that overruns its time can be interrupted.
+    const run = (hold: Hold): Effect.Effect<void, never, R> =>
+      Effect.withFiber((fiber) => {
+        hold.fiber = fiber
+        return handle(hold)
+      })
 
-    const dispatcher = yield* (options.dispatch ?? Dispatch.pool)(handle, {
+    const dispatcher = yield* (options.dispatch ?? Dispatch.pool)(run, {
       concurrency: options.concurrency ?? 1,
       capacity: maxInFlight
     })
@@ -120,24 +156,4 @@ export const start = <A, E, R>(
     yield* Effect.addFinalizer(() => stop)
 
     return { stop, done: Effect.andThen(Fiber.join(feed), dispatcher.await) } satisfies Consumer
-  })
-
-/** The holds of a consumer, and the fiber that marks those held long as worked on, in the scope. */
-const keepAlive = (options: ConsumeOptions): Effect.Effect<KeepAlive, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const workingInterval =
-      options.workingInterval === undefined
-        ? TransportDefaults.shortestAckWaitOf(options) / 3
-        : Duration.toMillis(options.workingInterval)
-    const held = new KeepAlive(workingInterval)
-    const clock = yield* Clock.Clock
-    yield* Effect.forkScoped(
-      Effect.forever(
-        Effect.gen(function* () {
-          yield* Effect.sleep(held.tickMillis)
-          for (const delivery of held.due(clock.currentTimeMillisUnsafe())) yield* Effect.ignore(delivery.working)
-        })
-      )
-    )
-    return held
   })

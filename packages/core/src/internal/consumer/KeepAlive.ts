@@ -1,3 +1,4 @@
+import type { Fiber } from "effect"
 import type { Delivery } from "../../Transport.ts"
 
 /** A delivery a consumer holds (queued or being handled), until it is released. */
@@ -5,6 +6,10 @@ export interface Hold {
   readonly delivery: Delivery
   /** When it was taken or last marked as worked on, in ms since the epoch. */
   since: number
+  /** When its handler started, in ms since the epoch; `undefined` while it waits. */
+  startedAt: number | undefined
+  /** The fiber its handler runs on, once started. */
+  fiber: Fiber.Fiber<unknown, unknown> | undefined
   /** Its neighbours among the holds, in the order taken; `null` at either end. */
   previous: Hold | null
   next: Hold | null
@@ -35,8 +40,24 @@ export class KeepAlive {
     return this.#intervalMillis / 2
   }
 
+  /** The holds whose handler has run for `limitMillis` or longer. */
+  overdue(nowMillis: number, limitMillis: number): Array<Hold> {
+    const overdue: Array<Hold> = []
+    for (let hold = this.#first; hold !== null; hold = hold.next)
+      if (hold.startedAt !== undefined && nowMillis - hold.startedAt >= limitMillis) overdue.push(hold)
+    return overdue
+  }
+
   take(delivery: Delivery, nowMillis: number): Hold {
-    const hold: Hold = { delivery, since: nowMillis, previous: this.#last, next: null, released: false }
+    const hold: Hold = {
+      delivery,
+      since: nowMillis,
+      startedAt: undefined,
+      fiber: undefined,
+      previous: this.#last,
+      next: null,
+      released: false
+    }
     if (this.#last === null) this.#first = hold
     else this.#last.next = hold
     this.#last = hold
