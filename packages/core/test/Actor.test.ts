@@ -264,4 +264,33 @@ describe("Actor", () => {
       expect(interrupted).toEqual([1])
     })
   )
+
+  it.effect(
+    "a fiber interrupted from outside while it handles a message is replaced: the actor keeps its workers",
+    () =>
+      Effect.gen(function* () {
+        const gate = yield* Deferred.make<void>()
+        const started: Array<number> = []
+        let stuck: Fiber.Fiber<unknown, unknown> | undefined
+        const actor = yield* Actor.make({
+          workers: 2,
+          receive: (n: number) =>
+            Effect.withFiber((fiber) => {
+              started.push(n)
+              if (n === 0) stuck = fiber
+              return n === 0 ? Effect.never : n >= 10 ? Deferred.await(gate) : Effect.void
+            })
+        })
+        yield* actor.tellAll([0, 1, 2])
+        yield* eventually("message 0 to be taken", () => stuck !== undefined)
+        yield* Fiber.interrupt(stuck as Fiber.Fiber<unknown, unknown>)
+        // Both workers run again: two gated messages start at once, and a third waits for them.
+        yield* actor.tellAll([10, 11, 12])
+        yield* eventually("two gated messages to start", () => started.includes(10) && started.includes(11))
+        yield* settle
+        expect(started).toEqual([0, 1, 2, 10, 11])
+        yield* Deferred.succeed(gate, undefined)
+        yield* eventually("the third to start", () => started.includes(12))
+      })
+  )
 })
