@@ -6,11 +6,12 @@
  */
 import { Context, Effect, Layer, Schedule, Scheduler, type Scope, Stream } from "effect"
 import type { ConsumeOptions, Consumer } from "./Consumer.ts"
-import type { BusPublishError, PublishError, TransportError } from "./errors.ts"
+import type { BusPublishError, InvalidConfig, PublishError, TransportError } from "./errors.ts"
 import type { Handler } from "./Handler.ts"
 import * as ConsumerRuntime from "./internal/consumer/ConsumerRuntime.ts"
 import * as Settler from "./internal/consumer/Settler.ts"
 import { EnsuredTopics } from "./internal/EnsuredTopics.ts"
+import { firstProblem, invalid, object } from "./internal/options.ts"
 import { Publisher } from "./internal/Publisher.ts"
 import { promptScheduler } from "./internal/promptScheduler.ts"
 import { decode, type ReceivedMessage } from "./internal/ReceivedMessage.ts"
@@ -87,8 +88,23 @@ const DEFAULT_PUBLISH_RETRY = Schedule.max([Schedule.jittered(Schedule.exponenti
  */
 const PROMPT_RUNS_PER_TURN = 64
 
-/** Builds a Bus over `transport`. */
+/** The problem with Bus options, if any. */
+export const validateOptions = (options: BusOptions): InvalidConfig | undefined =>
+  firstProblem(
+    object("options", options),
+    options.publishRetry === undefined || Schedule.isSchedule(options.publishRetry)
+      ? undefined
+      : invalid("publishRetry", options.publishRetry, "a Schedule")
+  )
+
+/**
+ * Builds a Bus over `transport`.
+ *
+ * @throws {InvalidConfig} when an option is not acceptable, naming it.
+ */
 export const make = (transport: Transport, options: BusOptions = {}): BusShape => {
+  const problem = validateOptions(options)
+  if (problem !== undefined) throw problem
   const topics = new EnsuredTopics(transport)
   const publisher = new Publisher(transport, topics, options.publishRetry ?? DEFAULT_PUBLISH_RETRY)
   // Consumers handle the messages of a read before the next read (see promptScheduler).
@@ -126,10 +142,11 @@ export const make = (transport: Transport, options: BusOptions = {}): BusShape =
     publishAll: (topic, values, publishOptions) => publisher.publishAll(topic, values, publishOptions),
     subscribe,
     consume: (topic, consumeOptions, handler) =>
-      Effect.andThen(
-        topics.withDeadLetter(topic),
-        ConsumerRuntime.start(transport, topic, consumeOptions, handler)
-      ).pipe(Effect.provideService(Scheduler.Scheduler, consumerScheduler)),
+      Effect.fromResult(ConsumerRuntime.validate(consumeOptions)).pipe(
+        Effect.andThen(topics.withDeadLetter(topic)),
+        Effect.andThen(ConsumerRuntime.start(transport, topic, consumeOptions, handler)),
+        Effect.provideService(Scheduler.Scheduler, consumerScheduler)
+      ),
     lag: (topic, group) => transport.lag(topic.name, group),
     topicInfo: (topic) => transport.topicInfo(topic.name)
   }
@@ -142,9 +159,12 @@ export const make = (transport: Transport, options: BusOptions = {}): BusShape =
 export class Bus extends Context.Service<Bus, BusShape>()("@sluice/core/Bus") {
   static readonly make = make
   /** A Bus over the `TransportService` of the context. */
-  static readonly layer = (options: BusOptions = {}): Layer.Layer<Bus, never, TransportService> =>
+  static readonly layer = (options: BusOptions = {}): Layer.Layer<Bus, InvalidConfig, TransportService> =>
     Layer.effect(
       Bus,
-      Effect.map(TransportService, (transport) => make(transport, options))
+      Effect.flatMap(TransportService, (transport) => {
+        const problem = validateOptions(options)
+        return problem === undefined ? Effect.succeed(make(transport, options)) : Effect.fail(problem)
+      })
     )
 }

@@ -35,8 +35,17 @@ export const json = <A, I>(schema: Schema.Codec<A, I>): Codec<A> => {
     encode: (value) => {
       const encoded = encodeValue(value)
       if (Result.isFailure(encoded)) return Result.fail(formatIssue(encoded.failure.issue))
+      let text: string | undefined
+      try {
+        text = JSON.stringify(encoded.success)
+      } catch (error) {
+        // A circular value or a BigInt the schema let through: JSON cannot hold it.
+        return Result.fail(`not representable as JSON: ${error instanceof Error ? error.message : String(error)}`)
+      }
+      // JSON.stringify gives undefined for a lone function, symbol or undefined.
+      if (text === undefined) return Result.fail("not representable as JSON: the value has no JSON form")
       // Buffer (a Uint8Array) allocates small payloads from a shared pool: far cheaper than TextEncoder.
-      return Result.succeed(Buffer.from(JSON.stringify(encoded.success), "utf8"))
+      return Result.succeed(Buffer.from(text, "utf8"))
     },
     decode: (bytes) => {
       let parsed: unknown

@@ -16,6 +16,7 @@ import { Cause, type Duration, Effect, Exit, Layer, ManagedRuntime, Scope, Strea
 import { Bus, type BusOptions, type BusShape, type PublishOptions, type SubscribeOptions } from "./Bus.ts"
 import type { ConsumeOptions } from "./Consumer.ts"
 import { TransportUnavailable } from "./errors.ts"
+import { firstProblem, invalid, object } from "./internal/options.ts"
 import { run, toPromiseMessage } from "./internal/promises.ts"
 import * as MemoryTransport from "./MemoryTransport.ts"
 import type { Message as EffectMessage } from "./Message.ts"
@@ -77,6 +78,17 @@ export interface Client {
 
 /** Connects to a broker: the embedded memory broker unless `options.transport` is given. */
 export const connect = async (options: ConnectOptions = {}): Promise<Client> => {
+  const problem = firstProblem(
+    object("options", options),
+    options.transport === undefined || Layer.isLayer(options.transport)
+      ? undefined
+      : invalid(
+          "transport",
+          options.transport,
+          "a Layer of the TransportService (MemoryTransport.layer(), NatsTransport.layer(...))"
+        )
+  )
+  if (problem !== undefined) throw problem
   const { transport = MemoryTransport.layer(), ...busOptions } = options
   const runtime = ManagedRuntime.make(Bus.layer(busOptions).pipe(Layer.provide(transport)))
   const bus = await runtime.runPromise(Effect.service(Bus))

@@ -2,11 +2,13 @@
  * A topic is a named, typed channel. Its name is validated once, here, so
  * that nothing downstream ever puts an unchecked name into a broker subject.
  */
-import { Result, type Schema } from "effect"
+import { Result, Schema } from "effect"
 import * as Codec from "./Codec.ts"
 import { InvalidName } from "./errors.ts"
 import { MAX_TOPIC_NAME_LENGTH, validateTopicName } from "./internal/names.ts"
+import { firstProblem, func, invalid } from "./internal/options.ts"
 import type { TopicConfig } from "./Transport.ts"
+import * as TransportChecks from "./TransportChecks.ts"
 
 /** A named channel whose messages are values of type `A`. */
 export interface Topic<A> {
@@ -47,23 +49,23 @@ export const deadLetterOf = (topic: string): string => `${topic}.${DEAD_LETTER_S
  * dead-letter topic is a valid name too. The failure says what is wrong with it.
  */
 export const validateName = (name: string): Result.Result<string, InvalidName> => {
-  const valid = validateTopicName(name)
-  if (Result.isFailure(valid)) return valid
   const longest = MAX_TOPIC_NAME_LENGTH - deadLetterOf("").length
-  return name.length <= longest
-    ? valid
-    : Result.fail(
-        new InvalidName({
-          kind: "topic",
-          value: name,
-          reason: `it has ${name.length} characters; a topic may have at most ${longest}, so that its dead-letter topic fits in ${MAX_TOPIC_NAME_LENGTH}`
-        })
-      )
+  if (name.length > longest)
+    return Result.fail(
+      new InvalidName({
+        kind: "topic",
+        value: name,
+        reason: `it has ${name.length} characters; a topic may have at most ${longest}, so that its dead-letter topic fits in ${MAX_TOPIC_NAME_LENGTH}`
+      })
+    )
+  return validateTopicName(name)
 }
 
 /**
  * Defines a topic.
  *
+ * @throws {InvalidConfig} when an option is not acceptable (a limit that is not a whole number above zero, an
+ * unknown discard policy, a `key` that is not a function, ...), naming the option and the value.
  * @throws {InvalidName} when the name is not dot-separated tokens of `A-Z a-z 0-9 _ -` (no empty
  * token, no wildcard, no whitespace or control character, at most 188 characters, so that the
  * dead-letter topic's name fits in the 200 every transport accepts). Topics are
@@ -73,6 +75,17 @@ export const make = <A, I>(options: TopicOptions<A, I>): Topic<A> => {
   const { name, schema, codec, key, id, ...config } = options
   const valid = validateName(name)
   if (Result.isFailure(valid)) throw valid.failure
+  const problem = firstProblem(
+    codec === undefined && !Schema.isSchema(schema) ? invalid("schema", schema, "an Effect Schema") : undefined,
+    codec === undefined || (typeof codec.encode === "function" && typeof codec.decode === "function")
+      ? undefined
+      : invalid("codec", codec, "a Codec (encode and decode functions)"),
+    func("key", key),
+    func("id", id)
+  )
+  if (problem !== undefined) throw problem
+  const limits = TransportChecks.topicConfig({ ...config, name })
+  if (Result.isFailure(limits)) throw limits.failure
   return {
     name,
     codec: codec ?? Codec.json(schema),

@@ -4,10 +4,11 @@
  * (the conformance suite checks that they do). A transport calls them; users
  * never need to.
  */
-import { Duration, Result } from "effect"
-import { InvalidConfig, type InvalidName, PayloadTooLarge, type PublishError } from "./errors.ts"
+import { Result } from "effect"
+import { type InvalidConfig, type InvalidName, PayloadTooLarge, type PublishError } from "./errors.ts"
 import { validateGroupName, validateHeaders, validateText, validateTopicName } from "./internal/names.ts"
-import type { OutgoingRecord, SubscriptionOptions, TopicConfig } from "./Transport.ts"
+import { count, duration, durations, firstProblem, invalid, oneOf, type Problem } from "./internal/options.ts"
+import type { OutgoingRecord, StartPosition, SubscriptionOptions, TopicConfig } from "./Transport.ts"
 
 /** A topic name: dot-separated tokens of `[A-Za-z0-9_-]`, at most 200 characters. */
 export const topicName: (name: string) => Result.Result<string, InvalidName> = validateTopicName
@@ -15,42 +16,56 @@ export const topicName: (name: string) => Result.Result<string, InvalidName> = v
 /** A group name: one token of `[A-Za-z0-9_-]`, at most 64 characters. */
 export const groupName: (name: string) => Result.Result<string, InvalidName> = validateGroupName
 
-const positive = (what: string, value: number | undefined): Result.Result<void, InvalidConfig> =>
-  value === undefined || (Number.isFinite(value) && value > 0)
-    ? Result.succeed(undefined)
-    : Result.fail(new InvalidConfig({ reason: `${what} must be a positive number, got ${value}` }))
+const MAX_REPLICAS = 5
 
-const allPositive = (
-  entries: ReadonlyArray<readonly [string, number | undefined]>
-): Result.Result<void, InvalidConfig> => {
-  for (const [what, value] of entries) {
-    const checked = positive(what, value)
-    if (Result.isFailure(checked)) return checked
+/** Where a group starts: one of the `StartPosition` constructors' values. */
+const startPosition = (option: string, value: unknown): Problem => {
+  if (value === undefined) return undefined
+  const start = value as Partial<StartPosition> & { sequence?: unknown; epochMillis?: unknown }
+  switch (start._tag) {
+    case "New":
+    case "All":
+      return undefined
+    case "Sequence":
+      return count(`${option}.sequence`, start.sequence)
+    case "Time":
+      return typeof start.epochMillis === "number" && Number.isFinite(start.epochMillis)
+        ? undefined
+        : invalid(`${option}.epochMillis`, start.epochMillis, "a finite number of milliseconds since the epoch")
+    default:
+      return invalid(option, value, "a StartPosition (StartPosition.all, .new, .sequence(n) or .time(date))")
   }
-  return Result.succeed(undefined)
 }
 
-const millis = (duration: Duration.Input | undefined): number | undefined =>
-  duration === undefined ? undefined : Duration.toMillis(duration)
-
-/** The limits of a topic are positive where given. The name is checked by {@link topicName}. */
+/** The limits of a topic, where given: whole counts, durations above zero, a known discard policy. The name is checked by {@link topicName}. */
 export const topicConfig = (config: TopicConfig): Result.Result<void, InvalidConfig> =>
-  allPositive([
-    ["maxMessages", config.maxMessages],
-    ["maxBytes", config.maxBytes],
-    ["maxAge", millis(config.maxAge)],
-    ["dedupWindow", millis(config.dedupWindow)],
-    ["replicas", config.replicas]
-  ])
+  resultOf(
+    firstProblem(
+      count("maxMessages", config.maxMessages),
+      count("maxBytes", config.maxBytes),
+      duration("maxAge", config.maxAge, { infinite: true }),
+      oneOf("discard", config.discard, ["old", "new"]),
+      duration("dedupWindow", config.dedupWindow),
+      config.replicas !== undefined && config.replicas > MAX_REPLICAS
+        ? invalid("replicas", config.replicas, `a whole number from 1 to ${MAX_REPLICAS}`)
+        : count("replicas", config.replicas)
+    )
+  )
 
-/** The bounds and durations of a subscription are positive where given. Names are checked separately. */
+/** The bounds, durations and start of a subscription, where given. Names are checked separately. */
 export const subscription = (options: SubscriptionOptions): Result.Result<void, InvalidConfig> =>
-  allPositive([
-    ["maxInFlight", options.maxInFlight],
-    ["maxDeliveries", options.maxDeliveries],
-    ["ackWait", millis(options.ackWait)],
-    ...(options.backoff ?? []).map((entry) => ["backoff", millis(entry)] as const)
-  ])
+  resultOf(
+    firstProblem(
+      startPosition("start", options.start),
+      count("maxInFlight", options.maxInFlight),
+      count("maxDeliveries", options.maxDeliveries),
+      duration("ackWait", options.ackWait),
+      durations("backoff", options.backoff)
+    )
+  )
+
+const resultOf = (problem: Problem): Result.Result<void, InvalidConfig> =>
+  problem === undefined ? Result.succeed(undefined) : Result.fail(problem)
 
 /**
  * The id, key and headers of a record are acceptable and its payload is at most `maxPayloadBytes`.

@@ -101,9 +101,12 @@ export class HandlerTimeout extends Data.TaggedError("HandlerTimeout")<{
   }
 }
 
-/** The configuration of a topic or subscription is not acceptable. */
+/** An option, or the configuration of a topic or subscription, is not acceptable. Nothing was changed. */
 export class InvalidConfig extends Data.TaggedError("InvalidConfig")<{
+  /** What is wrong, naming the option and the value given. */
   readonly reason: string
+  /** The option at fault, where one is (`concurrency`, `ackWait`, `backoff[1]`, ...). */
+  readonly option?: string
 }> {
   override get message(): string {
     return `invalid configuration: ${this.reason}`

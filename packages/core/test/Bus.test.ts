@@ -1020,6 +1020,54 @@ describe("Bus.consume: handlerTimeout", () => {
     }))
 })
 
+describe("Bus.consume and Bus.subscribe validate every option", () => {
+  const consumeCases: ReadonlyArray<readonly [string, unknown, string]> = [
+    ["concurrency", 0, "0"],
+    ["concurrency", -1, "-1"],
+    ["concurrency", Number.NaN, "NaN"],
+    ["concurrency", 1.5, "1.5"],
+    ["maxAttempts", 0, "0"],
+    ["stopTimeout", -5, "-5"],
+    ["handlerTimeout", "soon", '"soon"'],
+    ["workingInterval", 0, "0"],
+    ["redeliveryDelay", 1000, "1000"],
+    ["ackWait", "soon", '"soon"'],
+    ["maxInFlight", 0, "0"],
+    ["backoff", [], "an array"],
+    ["backoff", ["1 second", "later"], '"later"'],
+    ["start", { _tag: "Sequence", sequence: 0 }, "0"],
+    ["dispatch", "pool", '"pool"']
+  ]
+  for (const [option, value, shown] of consumeCases)
+    test(`consume fails with InvalidConfig for ${option}: ${shown}, and starts nothing`, () =>
+      Effect.gen(function* () {
+        const { bus } = yield* setup()
+        const exit = yield* Effect.exit(bus.consume(jobs, { group: "g", [option]: value }, () => Effect.void))
+        const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : "consume succeeded"
+        expect(error).toMatchObject({ _tag: "InvalidConfig" })
+        expect((error as Error).message).toContain(option)
+        expect((error as Error).message).toContain(` must be `)
+        expect((error as Error).message).toContain(`not ${shown}`)
+        expect(yield* Effect.exit(bus.topicInfo(jobs)), "not even the topic was created").toMatchObject({
+          _tag: "Failure"
+        })
+      }))
+
+  for (const [option, value, shown] of [
+    ["maxInFlight", 0, "0"],
+    ["ackWait", "soon", '"soon"']
+  ] as const)
+    test(`subscribe fails with InvalidConfig for ${option}: ${shown}`, () =>
+      Effect.gen(function* () {
+        const { bus } = yield* setup()
+        const exit = yield* Effect.exit(Stream.runDrain(bus.subscribe(jobs, { group: "g", [option]: value })))
+        expect(Exit.isFailure(exit) ? Cause.squash(exit.cause) : "subscribed").toMatchObject({
+          _tag: "InvalidConfig",
+          option
+        })
+      }))
+})
+
 describe("Bus.subscribe", () => {
   test("emits decoded messages to settle yourself and dead-letters undecodable ones", () =>
     Effect.gen(function* () {

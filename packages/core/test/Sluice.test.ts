@@ -190,6 +190,25 @@ describe("Sluice (Promise face)", () => {
     }
   })
 
+  it("a value JSON cannot hold (circular, or a BigInt) rejects with EncodeError, in publish and publishAll", async () => {
+    const anything = Topic.make({ name: "anything", schema: Schema.Unknown })
+    const sluice = await Sluice.connect()
+    try {
+      const circular: Record<string, unknown> = { name: "loop" }
+      circular.self = circular
+      for (const value of [circular, { amount: 10n }]) {
+        const single = await rejection(sluice.publish(anything, value))
+        expect(single).toBeInstanceOf(EncodeError)
+        expect(single).toMatchObject({ _tag: "EncodeError", topic: "anything" })
+        expect((single as EncodeError).reason).toMatch(/not representable as JSON/)
+        expect(await rejection(sluice.publishAll(anything, [{ fine: true }, value]))).toBeInstanceOf(EncodeError)
+      }
+      expect(await sluice.topicInfo(anything).catch(() => ({ messages: 0 }))).toMatchObject({ messages: 0 })
+    } finally {
+      await sluice.close()
+    }
+  })
+
   it("consume rejects with InvalidName for a bad group name", async () => {
     const sluice = await Sluice.connect()
     try {
@@ -305,6 +324,32 @@ describe("Sluice (Promise face)", () => {
       await consumer.stop()
       expect(aborted).toEqual(["o-1"])
       expect(await sluice.lag(orders, "billing")).toMatchObject({ pending: 1, inFlight: 0 })
+    } finally {
+      await sluice.close()
+    }
+  })
+
+  it("connect and consume reject a bad option with InvalidConfig naming it", async () => {
+    expect(await rejection(Sluice.connect({ transport: "memory" } as never))).toMatchObject({
+      _tag: "InvalidConfig",
+      option: "transport"
+    })
+    expect(await rejection(Sluice.connect({ publishRetry: 5 } as never))).toMatchObject({
+      _tag: "InvalidConfig",
+      option: "publishRetry"
+    })
+    const sluice = await Sluice.connect()
+    try {
+      expect(await rejection(sluice.consume(orders, { group: "billing", concurrency: 0 }, () => {}))).toMatchObject({
+        _tag: "InvalidConfig",
+        option: "concurrency"
+      })
+      expect(
+        await rejection(sluice.consume(orders, { group: "billing", ackWait: "soon" as never }, () => {}))
+      ).toMatchObject({
+        _tag: "InvalidConfig",
+        option: "ackWait"
+      })
     } finally {
       await sluice.close()
     }

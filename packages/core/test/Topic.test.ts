@@ -48,8 +48,8 @@ describe("Topic", () => {
       { label: "a NUL character", name: "orders\u0000", reason: /control character/ },
       { label: "a slash", name: "orders/created", reason: /outside A-Z a-z 0-9 _ -/ },
       { label: "a non-ASCII letter", name: "commandes.reçues", reason: /outside A-Z a-z 0-9 _ -/ },
-      { label: "5,000 characters", name: "a".repeat(5000), reason: /5000 characters, more than 200/ },
-      { label: "201 characters", name: "a".repeat(201), reason: /more than 200/ }
+      { label: "5,000 characters", name: "a".repeat(5000), reason: /5000 characters; a topic may have at most 188/ },
+      { label: "201 characters", name: "a".repeat(201), reason: /201 characters; a topic may have at most 188/ }
     ])("$label", ({ name, reason }) => {
       const error = rejection(name)
       expect(error._tag).toBe("InvalidName")
@@ -100,5 +100,37 @@ describe("Topic", () => {
     expect(topic.key?.({ id: "o-1", total: 5 })).toBe("o-1")
     expect(topic.id?.({ id: "o-1", total: 5 })).toBe("order-o-1")
     expect(topic.config).toEqual({ name: "orders", maxMessages: 10, discard: "new", dedupWindow: "1 minute" })
+  })
+
+  describe("rejects a bad option with InvalidConfig naming the option and the value", () => {
+    it.each([
+      { option: "maxMessages", value: 0, shown: "0" },
+      { option: "maxMessages", value: -1, shown: "-1" },
+      { option: "maxMessages", value: 1.5, shown: "1.5" },
+      { option: "maxBytes", value: Number.NaN, shown: "NaN" },
+      { option: "maxAge", value: "soon", shown: '"soon"' },
+      { option: "maxAge", value: -5, shown: "-5" },
+      { option: "discard", value: "oldest", shown: '"oldest"' },
+      { option: "dedupWindow", value: "Infinity", shown: '"Infinity"' },
+      { option: "replicas", value: 7, shown: "7" },
+      { option: "key", value: "orderId", shown: '"orderId"' },
+      { option: "id", value: 42, shown: "42" }
+    ])("$option: $shown", ({ option, value, shown }) => {
+      const thrown = (() => {
+        try {
+          Topic.make({ name: "orders", schema: Order, [option]: value })
+        } catch (error) {
+          return error
+        }
+        return expect.fail("Topic.make accepted it")
+      })()
+      expect(thrown).toMatchObject({ _tag: "InvalidConfig", option })
+      expect((thrown as Error).message).toContain(`${option} must be`)
+      expect((thrown as Error).message).toContain(`not ${shown}`)
+    })
+
+    it("a topic without a schema (and no codec)", () => {
+      expect(() => Topic.make({ name: "orders" } as never)).toThrow(/schema must be an Effect Schema, not undefined/)
+    })
   })
 })

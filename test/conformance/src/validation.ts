@@ -179,5 +179,45 @@ export const validationTests = (h: Harness) => {
         expect(error).toMatchObject({ _tag: "GroupNotFound", topic, group })
       })
     )
+
+    h.test(
+      "a subscription or topic whose options are not acceptable is refused with InvalidConfig naming the option",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const topic = uniqueTopic("bad-options")
+          yield* transport.ensureTopic({ name: topic })
+          const subscriptions: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
+            ["maxInFlight", { maxInFlight: 1.5 }],
+            ["maxInFlight", { maxInFlight: 0 }],
+            ["maxDeliveries", { maxDeliveries: 0 }],
+            ["ackWait", { ackWait: "soon" }],
+            ["ackWait", { ackWait: -5 }],
+            ["backoff[1]", { backoff: ["1 second", Number.NaN] }],
+            ["start", { start: { _tag: "Somewhere" } }],
+            ["start.sequence", { start: { _tag: "Sequence", sequence: -1 } }]
+          ]
+          for (const [option, options] of subscriptions) {
+            const error = yield* failureOf(
+              h,
+              `subscribe with ${option}`,
+              Effect.scoped(transport.subscribe({ topic, group: uniqueGroup(), ...options }))
+            )
+            expect(error, option).toMatchObject({ _tag: "InvalidConfig", option })
+          }
+          for (const [option, config] of [
+            ["maxMessages", { maxMessages: 2.5 }],
+            ["maxAge", { maxAge: "a while" }],
+            ["discard", { discard: "oldest" }]
+          ] as const) {
+            const error = yield* failureOf(
+              h,
+              `ensureTopic with ${option}`,
+              transport.ensureTopic({ name: topic, ...config } as never)
+            )
+            expect(error, option).toMatchObject({ _tag: "InvalidConfig", option })
+          }
+        })
+    )
   })
 }

@@ -6,14 +6,16 @@
  * protocol: pull no more, hand back what was not started, let what runs finish within the stop timeout,
  * hand back what had to be interrupted.
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Scope, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Result, Scope, Stream } from "effect"
 import type { ConsumeOptions, Consumer } from "../../Consumer.ts"
 import * as Dispatch from "../../Dispatch.ts"
-import { HandlerTimeout, type TransportError } from "../../errors.ts"
+import { HandlerTimeout, type InvalidConfig, type InvalidName, type TransportError } from "../../errors.ts"
 import type { Handler } from "../../Handler.ts"
 import type { Topic } from "../../Topic.ts"
 import type { Transport } from "../../Transport.ts"
+import * as TransportChecks from "../../TransportChecks.ts"
 import * as TransportDefaults from "../../TransportDefaults.ts"
+import { count, duration, firstProblem, func, object } from "../options.ts"
 import { decode } from "../ReceivedMessage.ts"
 import { type Hold, KeepAlive } from "./KeepAlive.ts"
 import * as Settler from "./Settler.ts"
@@ -27,7 +29,27 @@ const DEFAULT_HANDLER_TIMEOUT = Duration.minutes(5)
 /** The default redelivery delay: 1 s doubling per attempt, at most 1 minute. */
 export const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
 
-/** Starts a consumer of `topic` in the scope; it stops gracefully when the scope closes. */
+/** The consumer's options are acceptable, the subscription's among them: the first problem, or success. */
+export const validate = (options: ConsumeOptions): Result.Result<void, InvalidConfig | InvalidName> => {
+  const problem = firstProblem(
+    object("options", options),
+    count("concurrency", options.concurrency),
+    count("maxAttempts", options.maxAttempts),
+    func("redeliveryDelay", options.redeliveryDelay),
+    duration("stopTimeout", options.stopTimeout, { zero: true, infinite: true }),
+    duration("handlerTimeout", options.handlerTimeout, { infinite: true }),
+    duration("workingInterval", options.workingInterval),
+    func("dispatch", options.dispatch)
+  )
+  if (problem !== undefined) return Result.fail(problem)
+  if (options.group !== undefined) {
+    const group = TransportChecks.groupName(options.group)
+    if (Result.isFailure(group)) return Result.fail(group.failure)
+  }
+  return TransportChecks.subscription({ ...options, topic: "" })
+}
+
+/** Starts a consumer of `topic` in the scope, with options {@link validate} accepted; it stops gracefully when the scope closes. */
 export const start = <A, E, R>(
   transport: Transport,
   topic: Topic<A>,
