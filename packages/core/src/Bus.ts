@@ -14,7 +14,7 @@ import { EnsuredTopics } from "./internal/EnsuredTopics.ts"
 import { firstProblem, invalid, object } from "./internal/options.ts"
 import { Publisher } from "./internal/Publisher.ts"
 import { promptScheduler } from "./internal/promptScheduler.ts"
-import { decode, type ReceivedMessage } from "./internal/ReceivedMessage.ts"
+import { decode, type ReceivedMessage, type Unsettled } from "./internal/ReceivedMessage.ts"
 import type { Message } from "./Message.ts"
 import type { Topic } from "./Topic.ts"
 import {
@@ -60,10 +60,16 @@ export interface BusShape {
     options?: Pick<PublishOptions, "headers">
   ): Effect.Effect<ReadonlyArray<PublishReceipt>, BusPublishError>
   /**
-   * Decoded messages of a topic, to settle yourself. Undecodable ones are
-   * dead-lettered and acknowledged, never emitted.
+   * Opens a subscription in the scope and returns its decoded messages, to settle yourself: when it
+   * succeeds, the group (or the broadcast subscription) exists, and every message published from then on
+   * reaches it. Undecodable messages are dead-lettered and acknowledged, never emitted. When the scope
+   * closes, the stream completes, and every message it emitted that was not settled goes back to the
+   * broker at once, to be delivered again.
    */
-  subscribe<A>(topic: Topic<A>, options?: SubscribeOptions): Stream.Stream<Message<A>, TransportError>
+  subscribe<A>(
+    topic: Topic<A>,
+    options?: SubscribeOptions
+  ): Effect.Effect<Stream.Stream<Message<A>, TransportError>, TransportError, Scope.Scope>
   /**
    * Runs `handler` for each message: acknowledged after it succeeds, delivered
    * again after `redeliveryDelay` when it fails, dead-lettered with the reason on
@@ -111,30 +117,51 @@ export const make = (transport: Transport, options: BusOptions = {}): BusShape =
   const consumerScheduler = promptScheduler(PROMPT_RUNS_PER_TURN)
 
   const subscribe = <A>(topic: Topic<A>, subscribeOptions: SubscribeOptions = {}) =>
-    Stream.unwrap(
-      Effect.gen(function* () {
-        yield* topics.withDeadLetter(topic)
-        const settler = new Settler.Settler({
-          transport,
-          topic: topic.name,
-          deadLetterTopic: topic.deadLetter,
-          group: subscribeOptions.group,
-          maxAttempts: 1,
-          maxDeliveries: Number.POSITIVE_INFINITY,
-          redeliveryDelay: ConsumerRuntime.defaultRedeliveryDelay
-        })
-        const deliveries = yield* transport.subscribe({ ...subscribeOptions, topic: topic.name })
-        return deliveries.pipe(
-          Stream.mapEffect((delivery) => {
-            const message = decode(topic, delivery)
-            return typeof message === "string"
-              ? Effect.as(settler.settle(delivery, { _tag: "Undecodable", reason: message }), undefined)
-              : Effect.succeed(message)
-          }),
-          Stream.filter((message): message is ReceivedMessage<A> => message !== undefined)
-        )
+    Effect.gen(function* () {
+      yield* topics.withDeadLetter(topic)
+      const settler = new Settler.Settler({
+        transport,
+        topic: topic.name,
+        deadLetterTopic: topic.deadLetter,
+        group: subscribeOptions.group,
+        maxAttempts: 1,
+        maxDeliveries: Number.POSITIVE_INFINITY,
+        redeliveryDelay: ConsumerRuntime.defaultRedeliveryDelay
       })
-    )
+      const unsettled: Unsettled = new Set()
+      let closed = false
+      // Added before the transport's subscription, so it runs after that closed (finalizers run in reverse):
+      // what the stream took and nobody settled goes back at once, not after its ack wait.
+      yield* Effect.addFinalizer(() =>
+        Effect.suspend(() => {
+          closed = true
+          return Effect.forEach([...unsettled], (delivery) => settler.settle(delivery, Settler.HandedBack), {
+            discard: true
+          })
+        })
+      )
+      const deliveries = yield* transport.subscribe({ ...subscribeOptions, topic: topic.name })
+      return deliveries.pipe(
+        // Counted as they are taken, a batch at a time: a reader that stops mid-batch (`Stream.take`) leaves
+        // the rest of it taken from the transport, and it must go back too.
+        Stream.mapArray((batch) => {
+          for (const delivery of batch) unsettled.add(delivery)
+          return batch
+        }),
+        Stream.mapEffect((delivery) => {
+          // Still on its way when the subscription closed: it went back already, nobody can settle it.
+          if (closed) return Effect.succeed(undefined)
+          const message = decode(topic, delivery)
+          if (typeof message === "string") {
+            unsettled.delete(delivery)
+            return Effect.as(settler.settle(delivery, { _tag: "Undecodable", reason: message }), undefined)
+          }
+          message.unsettled = unsettled
+          return Effect.succeed(message)
+        }),
+        Stream.filter((message): message is ReceivedMessage<A> => message !== undefined)
+      )
+    })
 
   return {
     transport,

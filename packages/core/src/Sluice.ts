@@ -5,7 +5,7 @@
  * const sluice = await Sluice.connect()                 // the embedded memory broker
  * await sluice.publish(orders, { id: "o-1", total: 5 })
  * const consumer = await sluice.consume(orders, { group: "billing" }, async (message) => { ... })
- * for await (const message of sluice.subscribe(orders, { group: "audit" })) { ...; await message.ack() }
+ * for await (const message of await sluice.subscribe(orders, { group: "audit" })) { ...; await message.ack() }
  * await consumer.stop()
  * await sluice.close()
  * ```
@@ -17,6 +17,7 @@ import { Bus, type BusOptions, type BusShape, type PublishOptions, type Subscrib
 import type { ConsumeOptions } from "./Consumer.ts"
 import { TransportUnavailable } from "./errors.ts"
 import { firstProblem, invalid, object } from "./internal/options.ts"
+import { PromiseSubscription } from "./internal/PromiseSubscription.ts"
 import { run, toPromiseMessage } from "./internal/promises.ts"
 import * as MemoryTransport from "./MemoryTransport.ts"
 import type { Message as EffectMessage } from "./Message.ts"
@@ -51,6 +52,16 @@ export interface ConsumerHandle {
   readonly done: Promise<void>
 }
 
+/**
+ * An open subscription: its messages, in a `for await` loop. Leaving the loop (or `close`, or the client's
+ * `close`) ends it: a loop over it completes, and every message it took and nobody settled goes back to the
+ * broker at once, to be delivered again. Settle messages before you leave.
+ */
+export interface Subscription<A> extends AsyncIterable<Message<A>> {
+  /** Ends the subscription. Idempotent. */
+  close(): Promise<void>
+}
+
 /** Options of {@link connect}. */
 export interface ConnectOptions extends BusOptions {
   /** The transport; the embedded memory broker when absent. */
@@ -68,11 +79,19 @@ export interface Client {
    * later when it throws, dead-lettered on the last allowed delivery.
    */
   consume<A>(topic: Topic<A>, options: ConsumeOptions, handler: Handler<A>): Promise<ConsumerHandle>
-  /** Messages to settle yourself. Leaving the `for await` loop closes the subscription. */
-  subscribe<A>(topic: Topic<A>, options?: SubscribeOptions): AsyncIterable<Message<A>>
+  /**
+   * Opens a subscription: when it resolves, the group (or the broadcast subscription) exists, and every
+   * message published from then on reaches it. Iterate it with `for await` to receive messages and settle
+   * them yourself; leaving the loop closes it.
+   */
+  subscribe<A>(topic: Topic<A>, options?: SubscribeOptions): Promise<Subscription<A>>
   lag<A>(topic: Topic<A>, group: string): Promise<GroupLag>
   topicInfo<A>(topic: Topic<A>): Promise<TopicInfo>
-  /** Stops every consumer gracefully, then closes the transport. Afterwards every method rejects with `TransportUnavailable`. */
+  /**
+   * Closes every subscription (their loops and Observables complete, unsettled messages go back at once),
+   * stops every consumer gracefully (running handlers get `stopTimeout` to finish, then their signal aborts),
+   * then closes the transport. Afterwards every method rejects with `TransportUnavailable`.
+   */
   close(): Promise<void>
 }
 
@@ -93,6 +112,7 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
   const runtime = ManagedRuntime.make(Bus.layer(busOptions).pipe(Layer.provide(transport)))
   const bus = await runtime.runPromise(Effect.service(Bus))
   const consumers = new Set<ConsumerHandle>()
+  const subscriptions = new Set<{ close(): Promise<void> }>()
   let closed = false
   /** Fails once the client is closed: its transport is gone. */
   const ensureOpen = (operation: string) =>
@@ -137,23 +157,36 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
     return handle
   }
 
+  const subscribe = async <A>(topic: Topic<A>, subscribeOptions?: SubscribeOptions): Promise<Subscription<A>> => {
+    await run(ensureOpen("subscribe"))
+    const scope = await run(Scope.make())
+    const opened = await run(Effect.exit(Scope.provide(scope)(bus.subscribe(topic, subscribeOptions))))
+    if (Exit.isFailure(opened)) {
+      await run(Scope.close(scope, Exit.void))
+      throw Cause.squash(opened.cause)
+    }
+    const subscription: PromiseSubscription<A> = new PromiseSubscription(
+      Stream.map(opened.value, toPromiseMessage),
+      scope,
+      () => subscriptions.delete(subscription)
+    )
+    subscriptions.add(subscription)
+    return subscription
+  }
+
   return {
     bus,
     publish: (topic, value, publishOptions) =>
       run(Effect.andThen(ensureOpen("publish"), bus.publish(topic, value, publishOptions))),
     publishAll: (topic, values) => run(Effect.andThen(ensureOpen("publish"), bus.publishAll(topic, values))),
     consume,
-    subscribe: (topic, subscribeOptions) =>
-      Stream.toAsyncIterable(
-        Stream.unwrap(
-          Effect.as(ensureOpen("subscribe"), bus.subscribe(topic, subscribeOptions).pipe(Stream.map(toPromiseMessage)))
-        )
-      ),
+    subscribe,
     lag: (topic, group) => run(Effect.andThen(ensureOpen("lag"), bus.lag(topic, group))),
     topicInfo: (topic) => run(Effect.andThen(ensureOpen("topicInfo"), bus.topicInfo(topic))),
     close: async () => {
       if (closed) return
       closed = true
+      await Promise.all([...subscriptions].map((subscription) => subscription.close()))
       await Promise.all([...consumers].map((consumer) => consumer.stop()))
       await runtime.dispose()
     }

@@ -3,9 +3,8 @@
  *
  * ```ts
  * const sluice = await Sluice.connect()
- * messages(sluice, orders, { group: "billing", maxInFlight: 100 }).pipe(
- *   mergeMap(async (message) => { await bill(message.payload); await message.ack() }, 16)
- * ).subscribe()
+ * const billing = await messages(sluice, orders, { group: "billing", maxInFlight: 100 })
+ * billing.pipe(mergeMap(async (message) => { await bill(message.payload); await message.ack() }, 16)).subscribe()
  * from(values).pipe(publishTo(sluice, orders)).subscribe((receipt) => ...)
  * ```
  *
@@ -13,34 +12,59 @@
  * A member holds at most that many unsettled messages, so an Observable whose
  * messages are not acknowledged stops receiving new ones.
  */
-import { Cause, Effect, Exit, Fiber, Stream } from "effect"
+import { Cause, Effect, Exit, Stream } from "effect"
 import { concatMap, from, Observable, type OperatorFunction } from "rxjs"
 import type { SubscribeOptions } from "./Bus.ts"
-import { toPromiseMessage } from "./internal/promises.ts"
-import type { Client, Message } from "./Sluice.ts"
+import { PromiseSubscription } from "./internal/PromiseSubscription.ts"
+import type { Client, Message, Subscription } from "./Sluice.ts"
 import type { Topic } from "./Topic.ts"
 import type { PublishReceipt } from "./Transport.ts"
 
+/** The messages of a subscription, run without a Promise per message where it is the client's own. */
+const streamOf = <A>(subscription: Subscription<A>): Stream.Stream<Message<A>, unknown> =>
+  subscription instanceof PromiseSubscription
+    ? subscription.stream
+    : Stream.fromAsyncIterable(subscription, (error) => error)
+
 /**
- * The messages of `topic` as a cold Observable: each subscription opens a
- * broker subscription, and unsubscribing closes it. Unsettled messages are
- * redelivered after their ack wait; undecodable ones go to the dead letter.
+ * Opens a subscription to `topic` and resolves, once it exists, with its messages as an Observable. Its first
+ * subscriber receives the messages of that subscription; each later one (a `retry`, a `repeat`) opens a
+ * subscription of its own. Unsubscribing closes the subscription: every message it emitted and nobody
+ * settled goes back to the broker at once. The client's `close` completes it. Undecodable messages go to the
+ * dead letter, never to the Observable.
  */
-export const messages = <A>(client: Client, topic: Topic<A>, options: SubscribeOptions = {}): Observable<Message<A>> =>
-  new Observable<Message<A>>((subscriber) => {
-    const fiber = Effect.runFork(
-      Stream.runForEach(client.bus.subscribe(topic, options), (message) =>
-        Effect.sync(() => subscriber.next(toPromiseMessage(message)))
-      )
+export const messages = async <A>(
+  client: Client,
+  topic: Topic<A>,
+  options: SubscribeOptions = {}
+): Promise<Observable<Message<A>>> => {
+  let opened: Subscription<A> | undefined = await client.subscribe(topic, options)
+  return new Observable<Message<A>>((subscriber) => {
+    const first = opened
+    opened = undefined
+    let subscription: Subscription<A> | undefined
+    let unsubscribed = false
+    ;(first === undefined ? client.subscribe(topic, options) : Promise.resolve(first)).then(
+      (open) => {
+        subscription = open
+        if (unsubscribed) return void open.close()
+        const fiber = Effect.runFork(
+          Stream.runForEach(streamOf(open), (message) => Effect.sync(() => subscriber.next(message)))
+        )
+        fiber.addObserver((exit) => {
+          if (Exit.isSuccess(exit)) subscriber.complete()
+          else if (!Cause.hasInterruptsOnly(exit.cause)) subscriber.error(Cause.squash(exit.cause))
+        })
+      },
+      (error: unknown) => subscriber.error(error)
     )
-    fiber.addObserver((exit) => {
-      if (Exit.isSuccess(exit)) subscriber.complete()
-      else if (!Cause.hasInterruptsOnly(exit.cause)) subscriber.error(Cause.squash(exit.cause))
-    })
     return () => {
-      Effect.runFork(Fiber.interrupt(fiber))
+      unsubscribed = true
+      // Closing ends the stream, and with it the fiber that runs it.
+      void subscription?.close()
     }
   })
+}
 
 /**
  * Publishes each value of the source to `topic`, one at a time in source order,

@@ -1060,7 +1060,7 @@ describe("Bus.consume and Bus.subscribe validate every option", () => {
     test(`subscribe fails with InvalidConfig for ${option}: ${shown}`, () =>
       Effect.gen(function* () {
         const { bus } = yield* setup()
-        const exit = yield* Effect.exit(Stream.runDrain(bus.subscribe(jobs, { group: "g", [option]: value })))
+        const exit = yield* Effect.exit(Effect.scoped(bus.subscribe(jobs, { group: "g", [option]: value })))
         expect(Exit.isFailure(exit) ? Cause.squash(exit.cause) : "subscribed").toMatchObject({
           _tag: "InvalidConfig",
           option
@@ -1073,7 +1073,8 @@ describe("Bus.subscribe", () => {
     Effect.gen(function* () {
       const { bus, transport } = yield* setup()
       const emitted: Array<Message<Job>> = []
-      yield* bus.subscribe(jobs, { group: "audit" }).pipe(
+      const messages = yield* bus.subscribe(jobs, { group: "audit" })
+      yield* messages.pipe(
         Stream.runForEach((message) => Effect.sync(() => emitted.push(message))),
         Effect.forkScoped
       )
@@ -1096,7 +1097,8 @@ describe("Bus.subscribe", () => {
     Effect.gen(function* () {
       const { bus } = yield* setup()
       const emitted: Array<Message<Job>> = []
-      yield* bus.subscribe(jobs, { group: "audit", ackWait: "10 seconds" }).pipe(
+      const messages = yield* bus.subscribe(jobs, { group: "audit", ackWait: "10 seconds" })
+      yield* messages.pipe(
         Stream.runForEach((message) => Effect.sync(() => emitted.push(message))),
         Effect.forkScoped
       )
@@ -1110,5 +1112,61 @@ describe("Bus.subscribe", () => {
       expect(emitted.map((m) => m.attempt)).toEqual([1, 2])
       yield* (emitted[1] as Message<Job>).ack
       yield* nothingLeft(bus, jobs, "audit")
+    }))
+
+  test("a broadcast subscription exists when subscribe returns: a message published right after reaches it", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* setup()
+      yield* bus.publish(jobs, { n: 0 })
+      const messages = yield* bus.subscribe(jobs)
+      yield* bus.publish(jobs, { n: 1 })
+      const [message] = yield* messages.pipe(Stream.take(1), Stream.runCollect)
+      expect(message?.payload, "from now on, not the message before").toEqual({ n: 1 })
+    }))
+
+  test("closing the scope completes the stream and hands back at once every message it emitted and nobody settled", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* setup()
+      yield* bus.publishAll(
+        jobs,
+        Array.from({ length: 5 }, (_, n) => ({ n }))
+      )
+      const scope = yield* Scope.make()
+      const messages = yield* bus.subscribe(jobs, { group: "audit", ackWait: "1 hour" }).pipe(Scope.provide(scope))
+      const emitted: Array<Message<Job>> = []
+      const reading = yield* messages.pipe(
+        Stream.runForEach((message) => Effect.sync(() => emitted.push(message))),
+        Effect.forkChild
+      )
+      yield* eventually("five messages", () => emitted.length === 5)
+      yield* (emitted[0] as Message<Job>).ack
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* Fiber.join(reading), "the stream completed").toBeUndefined()
+      // No ack wait passes: the four unsettled ones are back in the broker at once, and delivered again.
+      expect(yield* bus.lag(jobs, "audit")).toMatchObject({ pending: 4, inFlight: 0 })
+      const again = yield* bus.subscribe(jobs, { group: "audit" })
+      const redelivered = yield* again.pipe(Stream.take(4), Stream.runCollect)
+      expect(redelivered.map((message) => message.payload.n)).toEqual([1, 2, 3, 4])
+    }))
+
+  test("a reader that stops early (Stream.take) strands nothing: when the scope closes, the rest goes back at once", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* setup()
+      yield* bus.publishAll(
+        jobs,
+        Array.from({ length: 5 }, (_, n) => ({ n }))
+      )
+      const firstTwo = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const messages = yield* bus.subscribe(jobs, { group: "audit", ackWait: "1 hour" })
+          return yield* messages.pipe(
+            Stream.tap((message) => message.ack),
+            Stream.take(2),
+            Stream.runCollect
+          )
+        })
+      )
+      expect(firstTwo.map((message) => message.payload.n)).toEqual([0, 1])
+      expect(yield* bus.lag(jobs, "audit")).toMatchObject({ pending: 3, inFlight: 0 })
     }))
 })

@@ -106,7 +106,7 @@ describe("Sluice (Promise face)", () => {
       await sluice.publish(orders, order(1))
       const Letter = Topic.make({ name: orders.deadLetter, schema: Order })
       const letters: Array<Sluice.Message<Order>> = []
-      for await (const letter of sluice.subscribe(Letter, { group: "inspect" })) {
+      for await (const letter of await sluice.subscribe(Letter, { group: "inspect" })) {
         letters.push(letter)
         await letter.ack()
         break
@@ -220,47 +220,69 @@ describe("Sluice (Promise face)", () => {
     }
   })
 
-  it.effect("for await over subscribe with manual ack; leaving the loop closes the subscription", () =>
-    Effect.gen(function* () {
-      const sluice = yield* virtualClient
-      yield* Effect.promise(() => sluice.publishAll(orders, [order(1), order(2), order(3), order(4)]))
-
-      const seen = yield* Effect.promise(async () => {
-        const seen: Array<[string, number]> = []
-        for await (const message of sluice.subscribe(orders, { group: "audit", ackWait: "30 seconds" })) {
-          seen.push([message.payload.id, message.attempt])
-          if (message.payload.id === "o-3") break // leave without acking o-3
-          await message.ack()
-        }
-        return seen
-      })
+  it("for await over subscribe with manual ack; leaving the loop closes the subscription and hands back at once what was not acked", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      await sluice.publishAll(orders, [order(1), order(2), order(3), order(4)])
+      const seen: Array<[string, number]> = []
+      for await (const message of await sluice.subscribe(orders, { group: "audit", ackWait: "1 hour" })) {
+        seen.push([message.payload.id, message.attempt])
+        if (message.payload.id === "o-3") break // leave without acking o-3
+        await message.ack()
+      }
       expect(seen).toEqual([
         ["o-1", 1],
         ["o-2", 1],
         ["o-3", 1]
       ])
-      // Nothing reaches the closed subscription: a new message waits in the broker.
-      yield* Effect.promise(() => sluice.publish(orders, order(5)))
-      const afterBreak = yield* Effect.promise(() => sluice.lag(orders, "audit"))
-      expect(afterBreak.pending + afterBreak.inFlight, "o-3, o-4 and o-5 are not acked").toBe(3)
-      expect(afterBreak.pending, "o-5 is delivered to no one").toBeGreaterThanOrEqual(1)
-      // What the loop received but did not ack returns once its ack wait passed.
-      yield* TestClock.adjust("30 seconds")
-      expect(yield* Effect.promise(() => sluice.lag(orders, "audit"))).toEqual({ pending: 3, inFlight: 0, missed: 0 })
+      // No ack wait passes: o-3 and o-4 (which the subscription held) are back in the broker at once.
+      expect(await sluice.lag(orders, "audit")).toEqual({ pending: 2, inFlight: 0, missed: 0 })
+      // Nothing reaches the closed subscription: a new message waits in the broker too.
+      await sluice.publish(orders, order(5))
+      expect(await sluice.lag(orders, "audit")).toMatchObject({ pending: 3 })
 
-      const next = yield* Effect.promise(async () => {
-        const ids: Array<string> = []
-        for await (const message of sluice.subscribe(orders, { group: "audit" })) {
-          ids.push(message.payload.id)
-          await message.ack()
-          if (ids.length === 3) break
-        }
-        return ids
-      })
+      const next: Array<string> = []
+      for await (const message of await sluice.subscribe(orders, { group: "audit" })) {
+        next.push(message.payload.id)
+        await message.ack()
+        if (next.length === 3) break
+      }
       expect(next).toEqual(["o-3", "o-4", "o-5"])
-      expect(yield* Effect.promise(() => sluice.lag(orders, "audit"))).toEqual({ pending: 0, inFlight: 0, missed: 0 })
-    })
-  )
+      expect(await sluice.lag(orders, "audit")).toEqual({ pending: 0, inFlight: 0, missed: 0 })
+    } finally {
+      await sluice.close()
+    }
+  })
+
+  it("a broadcast subscription exists when subscribe resolves: every message published after it reaches the loop", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      await sluice.publish(orders, order(0))
+      const everything = await sluice.subscribe(orders)
+      await sluice.publishAll(orders, [order(1), order(2)])
+      const seen: Array<string> = []
+      for await (const message of everything) {
+        seen.push(message.payload.id)
+        if (seen.length === 2) break
+      }
+      expect(seen).toEqual(["o-1", "o-2"])
+    } finally {
+      await sluice.close()
+    }
+  })
+
+  it("close ends a loop waiting for its next message: the loop completes, and close documents what it did to handlers", async () => {
+    const sluice = await Sluice.connect()
+    const subscription = await sluice.subscribe(orders, { group: "audit" })
+    const loop = (async () => {
+      let count = 0
+      for await (const _ of subscription) count++
+      return count
+    })()
+    await new Promise((resolve) => setImmediate(resolve))
+    await sluice.close()
+    expect(await loop).toBe(0)
+  })
 
   it.effect("a message's nak(delay) redelivers it after the delay", () =>
     Effect.gen(function* () {

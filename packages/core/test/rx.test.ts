@@ -1,12 +1,8 @@
-/**
- * The RxJS face. Plain async tests, except where the ack wait matters: there
- * the face runs over a memory broker on the TestClock.
- */
-import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
-import { TestClock } from "effect/testing"
+/** The RxJS face, in plain async tests as a user of this face writes them. */
+import { Schema } from "effect"
 import { firstValueFrom, from, lastValueFrom, mergeMap, take, toArray } from "rxjs"
-import { EncodeError, InvalidName, MemoryTransport, Sluice, Topic, TransportService } from "../src/index.ts"
+import { describe, expect, it } from "vitest"
+import { EncodeError, InvalidName, Sluice, Topic } from "../src/index.ts"
 import { messages, publishTo } from "../src/rx.ts"
 import { until } from "./promises.ts"
 
@@ -16,20 +12,13 @@ const readings = Topic.make({ name: "sensors.readings", schema: Reading })
 
 const reading = (n: number): Reading => ({ sensor: `s-${n}`, value: n })
 
-const virtualClient = Effect.gen(function* () {
-  const transport = yield* MemoryTransport.make()
-  const client = yield* Effect.promise(() => Sluice.connect({ transport: Layer.succeed(TransportService, transport) }))
-  yield* Effect.addFinalizer(() => Effect.promise(() => client.close()))
-  return client
-})
-
 describe("rx", () => {
   it("messages emits the decoded messages of a group, to ack yourself", async () => {
     const sluice = await Sluice.connect()
     try {
       await sluice.publishAll(readings, [reading(1), reading(2), reading(3)])
       const received = await lastValueFrom(
-        messages(sluice, readings, { group: "dashboard" }).pipe(
+        (await messages(sluice, readings, { group: "dashboard" })).pipe(
           mergeMap(async (message) => {
             await message.ack()
             return message
@@ -54,9 +43,8 @@ describe("rx", () => {
         Array.from({ length: 10 }, (_, n) => reading(n))
       )
       const received: Array<Sluice.Message<Reading>> = []
-      const subscription = messages(sluice, readings, { group: "slow", maxInFlight: 3 }).subscribe((message) =>
-        received.push(message)
-      )
+      const slow = await messages(sluice, readings, { group: "slow", maxInFlight: 3 })
+      const subscription = slow.subscribe((message) => received.push(message))
       await until("three messages", () => received.length === 3)
       for (let i = 0; i < 100; i++) await new Promise((resolve) => setImmediate(resolve))
       expect(received).toHaveLength(3)
@@ -68,10 +56,10 @@ describe("rx", () => {
     }
   })
 
-  it("a subscription that cannot be opened errors the Observable with the typed error", async () => {
+  it("a subscription that cannot be opened rejects with the typed error", async () => {
     const sluice = await Sluice.connect()
     try {
-      const error = await firstValueFrom(messages(sluice, readings, { group: "bad group" })).then(
+      const error = await messages(sluice, readings, { group: "bad group" }).then(
         () => expect.fail("expected an error"),
         (error: unknown) => error
       )
@@ -82,59 +70,74 @@ describe("rx", () => {
     }
   })
 
-  it.effect("unsubscribing closes the subscription; a later member of the group gets everything not acked", () =>
-    Effect.gen(function* () {
-      const sluice = yield* virtualClient
-      yield* Effect.promise(() => sluice.publishAll(readings, [reading(1), reading(2), reading(3), reading(4)]))
-
+  it("unsubscribing closes the subscription and hands back at once what it emitted and nobody acked", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      await sluice.publishAll(readings, [reading(1), reading(2), reading(3), reading(4)])
       const received: Array<string> = []
-      let third: () => void = () => undefined
-      const thirdReceived = new Promise<void>((resolve) => {
-        third = resolve
-      })
-      const subscription = messages(sluice, readings, { group: "g", ackWait: "20 seconds" }).subscribe({
+      const group = await messages(sluice, readings, { group: "g", ackWait: "1 hour" })
+      const subscription = group.subscribe({
         next: async (message) => {
           received.push(message.payload.sensor)
           if (received.length <= 2) await message.ack()
-          if (received.length === 3) third()
         },
-        error: (error) => expect.fail(`unexpected error: ${String(error)}`),
-        complete: () => expect.fail("unexpected completion")
+        error: (error) => expect.fail(`unexpected error: ${String(error)}`)
       })
-      yield* Effect.promise(() => thirdReceived)
+      await until("four messages, two of them acked", async () => {
+        const lag = await sluice.lag(readings, "g")
+        return received.length === 4 && lag.inFlight === 2
+      })
       subscription.unsubscribe()
-      yield* Effect.promise(() =>
-        until("s-1 and s-2 to be acked", async () => {
-          const lag = await sluice.lag(readings, "g")
-          return lag.pending + lag.inFlight === 2
-        })
-      )
-      // A message published now is not delivered to the closed subscription.
-      yield* Effect.promise(() => sluice.publish(readings, reading(5)))
-      yield* Effect.promise(() =>
-        until("the subscription to be gone", async () => (await sluice.lag(readings, "g")).pending >= 1)
-      )
-      // Unacked deliveries come back after their ack wait.
-      yield* TestClock.adjust("20 seconds")
-      expect(yield* Effect.promise(() => sluice.lag(readings, "g"))).toEqual({ pending: 3, inFlight: 0, missed: 0 })
-
-      const later = yield* Effect.promise(() =>
-        lastValueFrom(
-          messages(sluice, readings, { group: "g" }).pipe(
-            mergeMap(async (message) => {
-              await message.ack()
-              return message.payload.sensor
-            }),
-            take(3),
-            toArray()
-          )
+      // No ack wait passes: the two unacked ones are back in the broker at once.
+      await until("s-3 and s-4 to be handed back", async () => {
+        const lag = await sluice.lag(readings, "g")
+        return lag.pending === 2 && lag.inFlight === 0
+      })
+      const later = await lastValueFrom(
+        (await messages(sluice, readings, { group: "g" })).pipe(
+          mergeMap(async (message) => {
+            await message.ack()
+            return message.payload.sensor
+          }),
+          take(2),
+          toArray()
         )
       )
-      expect(received.slice(0, 3)).toEqual(["s-1", "s-2", "s-3"])
-      expect(later.toSorted()).toEqual(["s-3", "s-4", "s-5"])
-      expect(yield* Effect.promise(() => sluice.lag(readings, "g"))).toEqual({ pending: 0, inFlight: 0, missed: 0 })
+      expect(later).toEqual(["s-3", "s-4"])
+      expect(await sluice.lag(readings, "g")).toEqual({ pending: 0, inFlight: 0, missed: 0 })
+    } finally {
+      await sluice.close()
+    }
+  })
+
+  it("a broadcast subscription exists when messages resolves: a message published right after reaches it", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      await sluice.publish(readings, reading(0))
+      const everything = await messages(sluice, readings)
+      await sluice.publish(readings, reading(1))
+      expect((await firstValueFrom(everything)).payload).toEqual(reading(1))
+    } finally {
+      await sluice.close()
+    }
+  })
+
+  it("close completes the Observables of the client, and a later subscriber of one opens a subscription of its own", async () => {
+    const sluice = await Sluice.connect()
+    const group = await messages(sluice, readings, { group: "g" })
+    const completed = new Promise<string>((resolve) => {
+      group.subscribe({ complete: () => resolve("completed"), error: () => resolve("errored") })
     })
-  )
+    const unobserved = await messages(sluice, readings, { group: "h" })
+    await sluice.close()
+    expect(await completed).toBe("completed")
+    // The Observable nobody subscribed to before close: its subscription was closed with the client, so its
+    // first subscriber completes at once; a second one opens a new subscription, which the client refuses.
+    expect(await lastValueFrom(unobserved.pipe(toArray()))).toEqual([])
+    expect(await firstValueFrom(unobserved).catch((error: unknown) => error)).toMatchObject({
+      _tag: "TransportUnavailable"
+    })
+  })
 
   it("publishTo publishes in source order and emits each receipt in order", async () => {
     const sluice = await Sluice.connect()
@@ -144,7 +147,7 @@ describe("rx", () => {
       expect(receipts.map((receipt) => receipt.sequence)).toEqual(values.map((_, n) => n + 1))
       expect(receipts.every((receipt) => !receipt.duplicate && receipt.topic === "sensors.readings")).toBe(true)
       const stored = await lastValueFrom(
-        messages(sluice, readings, { group: "check" }).pipe(
+        (await messages(sluice, readings, { group: "check" })).pipe(
           mergeMap(async (message) => {
             await message.ack()
             return message.payload

@@ -400,9 +400,9 @@ describe("NATS secrets: a working connection", () => {
           // The credentials work: a message goes through.
           const notes = noteTopic()
           yield* bus.publish(notes, { text: "hello" })
-          const [received] = yield* bus
-            .subscribe(notes, { group: "reader", start: StartPosition.all })
-            .pipe(Stream.take(1), Stream.runCollect)
+          const [received] = yield* Stream.unwrap(
+            bus.subscribe(notes, { group: "reader", start: StartPosition.all })
+          ).pipe(Stream.take(1), Stream.runCollect)
           expect(received?.payload).toEqual({ text: "hello" })
 
           const missing = Topic.make({ name: "secrets.never-created", schema: Note })

@@ -197,7 +197,7 @@ const world = Effect.gen(function* () {
 
   const received: Record<string, Array<Message<Order>>> = { "orders.created": [], "orders.paid": [] }
   for (const topic of [created, paid]) {
-    yield* bus.subscribe(topic, { group: "watcher", start: StartPosition.all }).pipe(
+    yield* Stream.unwrap(bus.subscribe(topic, { group: "watcher", start: StartPosition.all })).pipe(
       Stream.runForEach((message) =>
         Effect.andThen(
           message.ack,
@@ -341,7 +341,9 @@ describe("NATS subjects: hostile topic names", () => {
             expectRefused(yield* Effect.flip(bus.publish(smuggled, { orderId: "h-2", total: 2 })), "topic", hostile)
             expectRefused(yield* Effect.flip(bus.topicInfo(smuggled)), "topic", hostile)
             expectRefused(
-              yield* Effect.flip(Stream.runDrain(Stream.take(bus.subscribe(smuggled, { group: "billing" }), 1))),
+              yield* Effect.flip(
+                Stream.runDrain(Stream.take(Stream.unwrap(bus.subscribe(smuggled, { group: "billing" })), 1))
+              ),
               "topic",
               hostile
             )
@@ -431,9 +433,10 @@ describe("NATS subjects: keys", () => {
       // Every message the server routed went to the keyed topic's subject, and nowhere else.
       expect(seen.filter((subject) => !subject.startsWith("$JS."))).toEqual(HARMLESS_KEYS.map(() => keyed.name))
 
-      const messages = yield* bus
-        .subscribe(keyed, { group: "reader", start: StartPosition.all })
-        .pipe(Stream.take(HARMLESS_KEYS.length), Stream.runCollect)
+      const messages = yield* Stream.unwrap(bus.subscribe(keyed, { group: "reader", start: StartPosition.all })).pipe(
+        Stream.take(HARMLESS_KEYS.length),
+        Stream.runCollect
+      )
       expect(messages.map((message) => message.key)).toEqual(HARMLESS_KEYS)
       expect(messages.map((message) => message.topic)).toEqual(HARMLESS_KEYS.map(() => keyed.name))
       // A plain client reads the key from the header, unchanged.
@@ -515,9 +518,9 @@ describe("NATS subjects: payload size", () => {
       // The connection is still in order: the server did not drop it.
       const after = yield* bus.publish(big, { blob: "small" })
       expect(after.sequence).toBe(3)
-      const stored = yield* bus
-        .subscribe(big, { group: "reader", start: StartPosition.sequence(3) })
-        .pipe(Stream.take(1), Stream.runCollect)
+      const stored = yield* Stream.unwrap(
+        bus.subscribe(big, { group: "reader", start: StartPosition.sequence(3) })
+      ).pipe(Stream.take(1), Stream.runCollect)
       expect(stored.map((message) => message.payload)).toEqual([{ blob: "small" }])
     }))
 

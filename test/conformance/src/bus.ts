@@ -81,7 +81,7 @@ export const busTests = (h: Harness) => {
         const topic = Topic.make({ name: uniqueTopic("bus-subscribe-decode"), schema: Job })
         const group = uniqueGroup()
         const emitted: Array<Message<Job>> = []
-        yield* bus.subscribe(topic, { group }).pipe(
+        yield* Stream.unwrap(bus.subscribe(topic, { group })).pipe(
           Stream.runForEach((message) =>
             Effect.andThen(
               message.ack,

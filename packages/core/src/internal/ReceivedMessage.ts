@@ -8,12 +8,17 @@ import type { Message } from "../Message.ts"
 import type { Topic } from "../Topic.ts"
 import type { Delivery } from "../Transport.ts"
 
+/** The deliveries a subscription took from its transport and nobody settled yet. */
+export type Unsettled = Set<Delivery>
+
 /** A message together with the delivery it came in and whether it was settled. */
 export class ReceivedMessage<A> implements Message<A> {
   readonly delivery: Delivery
   readonly payload: A
   /** True once `ack`, `nak` or `term` was called on this message. */
   settled = false
+  /** Where the message is counted until it is settled, when a subscription keeps count. */
+  unsettled: Unsettled | undefined = undefined
 
   constructor(delivery: Delivery, payload: A) {
     this.delivery = delivery
@@ -64,6 +69,7 @@ export class ReceivedMessage<A> implements Message<A> {
   private settle(settlement: Effect.Effect<void, TransportError>): Effect.Effect<void, TransportError> {
     return Effect.suspend(() => {
       this.settled = true
+      this.unsettled?.delete(this.delivery)
       return settlement
     })
   }
