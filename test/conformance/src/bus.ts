@@ -5,7 +5,7 @@
  */
 import { describe, expect } from "@effect/vitest"
 import { Bus, DeadLetter, type Delivery, type Message, Topic, type Transport } from "@sluice/core"
-import { Deferred, Effect, Exit, Fiber, Schema, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Schema, Scope, Stream } from "effect"
 import { ackEach, type Harness, subscribe, text, uniqueGroup, uniqueTopic, waits } from "./harness.ts"
 
 const Job = Schema.Struct({ n: Schema.Number })
@@ -107,6 +107,59 @@ export const busTests = (h: Harness) => {
         )
         expect(emitted.map((m) => m.payload)).toEqual([{ n: 3 }])
       })
+    )
+
+    h.test(
+      "a broadcast subscription exists when subscribe returns: every message published right after reaches it",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const bus = Bus.make(transport)
+          const topic = Topic.make({ name: uniqueTopic("bus-broadcast-ready"), schema: Job })
+          yield* bus.publish(topic, { n: -1 })
+          const messages = yield* bus.subscribe(topic)
+          yield* bus.publishAll(
+            topic,
+            Array.from({ length: 10 }, (_, n) => ({ n }))
+          )
+          const received = yield* messages.pipe(
+            Stream.take(10),
+            Stream.runCollect,
+            Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.succeed([]) })
+          )
+          expect(received.map((message) => message.payload.n)).toEqual(Array.from({ length: 10 }, (_, n) => n))
+        })
+    )
+
+    h.test(
+      "closing a subscription completes its stream and hands back what it took and nobody settled, without an ack wait",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const bus = Bus.make(transport)
+          const topic = Topic.make({ name: uniqueTopic("bus-subscribe-close"), schema: Job })
+          const group = uniqueGroup()
+          yield* bus.publishAll(
+            topic,
+            Array.from({ length: 6 }, (_, n) => ({ n }))
+          )
+          const scope = yield* Scope.make()
+          const messages = yield* bus.subscribe(topic, { group, ackWait: "1 hour" }).pipe(Scope.provide(scope))
+          const emitted: Array<Message<Job>> = []
+          const reading = yield* messages.pipe(
+            Stream.runForEach((message) => Effect.sync(() => emitted.push(message))),
+            Effect.forkChild
+          )
+          yield* h.eventually("six messages", () => emitted.length === 6)
+          yield* Effect.forEach(emitted.slice(0, 2), (message) => message.ack, { discard: true })
+          yield* Scope.close(scope, Exit.void)
+          expect(yield* Fiber.join(reading), "the stream completed").toBeUndefined()
+          // Far sooner than the ack wait of an hour, the four unsettled messages are back and delivered again.
+          const next: Array<number> = []
+          yield* bus.consume(topic, { group }, (message) => Effect.sync(() => next.push(message.payload.n)))
+          yield* h.eventually("the four unsettled messages to be delivered again", () => next.length >= 4)
+          expect([...next].sort((a, b) => a - b)).toEqual([2, 3, 4, 5])
+        })
     )
 
     h.test(
