@@ -10,7 +10,15 @@ import type { TransportError } from "./errors.ts"
 import type { SubscriptionOptions } from "./Transport.ts"
 
 /** Options of a consumer: the subscription's (without the topic), and the runtime's. */
-export interface ConsumeOptions extends Omit<SubscriptionOptions, "topic" | "maxDeliveries"> {
+export interface ConsumeOptions extends Omit<SubscriptionOptions, "topic" | "maxDeliveries" | "maxInFlight"> {
+  /**
+   * Most messages this consumer holds unsettled (waiting for a handler or being handled), a count; the broker
+   * sends no more until some are settled. Default `concurrency`: a message waits in the broker until a
+   * handler is free, so a consumer that crashes strands no more messages than it was handling (each comes
+   * back after its ack wait). A larger bound fetches ahead, which pays where a fetch from the broker costs
+   * more than handling a message.
+   */
+  readonly maxInFlight?: number
   /** Handlers running at once, a count. Default 1. Messages of one key may then run in parallel: use the per-key pattern for order. */
   readonly concurrency?: number
   /**

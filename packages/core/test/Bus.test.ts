@@ -710,7 +710,7 @@ describe("Bus.consume", () => {
     Effect.gen(function* () {
       const { bus } = yield* setup()
       const gated = yield* gatedHandler
-      const consumer = yield* bus.consume(jobs, { group: "g", concurrency: 2 }, gated.handler)
+      const consumer = yield* bus.consume(jobs, { group: "g", concurrency: 2, maxInFlight: 6 }, gated.handler)
       yield* bus.publishAll(
         jobs,
         Array.from({ length: 6 }, (_, n) => ({ n }))
@@ -827,7 +827,7 @@ describe("Bus.consume", () => {
       const scoped = yield* Effect.forkChild(
         Effect.scoped(
           Effect.gen(function* () {
-            yield* bus.consume(jobs, { group: "g" }, gated.handler)
+            yield* bus.consume(jobs, { group: "g", maxInFlight: 3 }, gated.handler)
             yield* bus.publishAll(jobs, [{ n: 0 }, { n: 1 }, { n: 2 }])
             yield* eventually("the first handler to run", () => gated.started.length === 1)
           })

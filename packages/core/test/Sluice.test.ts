@@ -61,7 +61,8 @@ describe("Sluice (Promise face)", () => {
         async () => (await sluice.lag(orders, "billing")).inFlight > 0
       )
       expect(handled).toEqual([])
-      expect((await sluice.lag(orders, "billing")).inFlight).toBe(3)
+      // By default a consumer holds only what its handlers work on: the rest waits in the broker.
+      expect(await sluice.lag(orders, "billing")).toMatchObject({ pending: 2, inFlight: 1 })
 
       release()
       await until("every message to be handled", () => handled.length === 3)

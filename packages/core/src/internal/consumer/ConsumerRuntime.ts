@@ -59,7 +59,9 @@ export const start = <A, E, R>(
   Effect.gen(function* () {
     const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
     const maxDeliveries = maxAttempts + UNSETTLED_DELIVERIES
-    const maxInFlight = TransportDefaults.maxInFlightOf(options)
+    const concurrency = options.concurrency ?? 1
+    // A message waits in the broker, not here, until a handler is free: a crash strands no more than that.
+    const maxInFlight = options.maxInFlight ?? concurrency
     const handlerTimeoutMillis = Duration.toMillis(options.handlerTimeout ?? DEFAULT_HANDLER_TIMEOUT)
     const settler = new Settler.Settler({
       transport,
@@ -138,10 +140,7 @@ export const start = <A, E, R>(
         return handle(hold)
       })
 
-    const dispatcher = yield* (options.dispatch ?? Dispatch.pool)(run, {
-      concurrency: options.concurrency ?? 1,
-      capacity: maxInFlight
-    })
+    const dispatcher = yield* (options.dispatch ?? Dispatch.pool)(run, { concurrency, capacity: maxInFlight })
     const stopping = yield* Deferred.make<void>()
     // The subscription has a scope of its own, so that `stop` can end it before the consumer's scope closes.
     const subscription = yield* Scope.fork(yield* Effect.scope)
