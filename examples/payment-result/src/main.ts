@@ -9,13 +9,15 @@
  * Exit code: 0 when every promise of S1 held, 1 when one did not.
  */
 import { randomUUID } from "node:crypto"
-import { type InvalidConfig, MemoryTransport, type TransportService, type TransportUnavailable } from "@sluice/core"
+import { type Errors, MemoryTransport, type Transport } from "@sluice/core"
 import { NatsTransport } from "@sluice/transport-nats"
 import { Cause, Effect, Exit, type Layer } from "effect"
 import { runPaymentResult, type ScenarioOutcome } from "./run.ts"
 
 /** The transport of this run. */
-const transportLayer = (env: NodeJS.ProcessEnv): Layer.Layer<TransportService, TransportUnavailable | InvalidConfig> =>
+const transportLayer = (
+  env: NodeJS.ProcessEnv
+): Layer.Layer<Transport.TransportService, Errors.TransportUnavailable | Errors.InvalidConfig> =>
   env.NATS_URL !== undefined && env.NATS_URL !== ""
     ? NatsTransport.layer({ servers: env.NATS_URL.split(","), name: "sluice-demo-s1" })
     : MemoryTransport.layer()

@@ -11,7 +11,7 @@
  * any failure means a redelivery, and a redelivery of an applied result finds
  * the order terminal and changes nothing.
  */
-import { Bus, type Consumer, type Message, type TransportError } from "@sluice/core"
+import { Bus, type Consumer, type Errors, type Message } from "@sluice/core"
 import { Cause, Context, Data, type Duration, Effect, Exit, Layer } from "effect"
 import {
   applyResult,
@@ -101,7 +101,7 @@ export interface OrderServiceShape {
   /** Every run of the result handler, in the order they ended. */
   readonly journal: Effect.Effect<ReadonlyArray<Handled>>
   /** The consumer of `payments.results` in group `orders`. It stops, gracefully, when the layer is released. */
-  readonly consumer: Consumer
+  readonly consumer: Consumer.Consumer
 }
 
 export class OrderService extends Context.Service<OrderService, OrderServiceShape>()(
@@ -110,11 +110,11 @@ export class OrderService extends Context.Service<OrderService, OrderServiceShap
   /** The order service, consuming results from the moment it is built until its layer is released. */
   static readonly layer = (
     options: OrderServiceOptions = {}
-  ): Layer.Layer<OrderService, TransportError, Bus | PaymentPlatform> =>
+  ): Layer.Layer<OrderService, Errors.TransportError, Bus.Bus | PaymentPlatform> =>
     Layer.effect(
       OrderService,
       Effect.gen(function* () {
-        const bus = yield* Bus
+        const bus = yield* Bus.Bus
         const platform = yield* PaymentPlatform
         const transition = options.applyResult ?? applyResult
         const orders = new Map<string, Order>()
@@ -152,7 +152,7 @@ export class OrderService extends Context.Service<OrderService, OrderServiceShap
             return Effect.succeed(next)
           })
 
-        const handle = (message: Message<PaymentResult>) => {
+        const handle = (message: Message.Message<PaymentResult>) => {
           const result = message.payload
           let outcome: Outcome | undefined
           return Effect.gen(function* () {

@@ -8,7 +8,7 @@
  * a result may be published again (an outbox relay that lost a confirmation,
  * a support tool that re-sends it), and the consumer must not care.
  */
-import { Bus, type BusPublishError, type PublishReceipt, Topic } from "@sluice/core"
+import { Bus, type Errors, Topic, type Transport } from "@sluice/core"
 import { Context, Data, Effect, Layer, Random } from "effect"
 import { PaymentResult, type PaymentStatus } from "./domain.ts"
 
@@ -52,19 +52,19 @@ export interface PaymentPlatformShape {
   /** Charges accepted and not settled yet. */
   readonly unsettled: Effect.Effect<ReadonlyArray<Charge>>
   /** Settles one charge (the bank answers once) and publishes its result; settling it again publishes the same result again. */
-  settle(paymentId: string): Effect.Effect<PublishReceipt, BusPublishError | UnknownPayment>
+  settle(paymentId: string): Effect.Effect<Transport.PublishReceipt, Errors.BusPublishError | UnknownPayment>
   /** Settles every unsettled charge, in random order, and returns the receipts in that order. */
-  readonly settleAll: Effect.Effect<ReadonlyArray<PublishReceipt>, BusPublishError | UnknownPayment>
+  readonly settleAll: Effect.Effect<ReadonlyArray<Transport.PublishReceipt>, Errors.BusPublishError | UnknownPayment>
   /**
    * Publishes the result of a settled charge again with the same message id, as an outbox relay does
    * after a lost confirmation: the broker recognises the id and drops it (`duplicate: true`).
    */
-  republish(paymentId: string): Effect.Effect<PublishReceipt, BusPublishError | UnknownPayment>
+  republish(paymentId: string): Effect.Effect<Transport.PublishReceipt, Errors.BusPublishError | UnknownPayment>
   /**
    * Publishes the result of a settled charge again under a new message id, as a support tool that re-sends
    * results does: the broker cannot recognise it, so the consumer receives it and must ignore it.
    */
-  resend(paymentId: string): Effect.Effect<PublishReceipt, BusPublishError | UnknownPayment>
+  resend(paymentId: string): Effect.Effect<Transport.PublishReceipt, Errors.BusPublishError | UnknownPayment>
   /** Every result the platform decided, by payment id: the truth the order service must end up agreeing with. */
   readonly settled: Effect.Effect<ReadonlyMap<string, PaymentResult>>
 }
@@ -76,11 +76,11 @@ export class PaymentPlatform extends Context.Service<PaymentPlatform, PaymentPla
   "@sluice/example-payment-result/PaymentPlatform"
 ) {
   /** The platform, publishing through the {@link Bus} of the context. */
-  static readonly layer = (options: PaymentPlatformOptions = {}): Layer.Layer<PaymentPlatform, never, Bus> =>
+  static readonly layer = (options: PaymentPlatformOptions = {}): Layer.Layer<PaymentPlatform, never, Bus.Bus> =>
     Layer.effect(
       PaymentPlatform,
       Effect.gen(function* () {
-        const bus = yield* Bus
+        const bus = yield* Bus.Bus
         const decide = options.decide ?? declineOneInFive
         const pause =
           options.pause ?? Effect.flatMap(Random.nextIntBetween(0, 5), (millis) => Effect.sleep(`${millis} millis`))

@@ -10,13 +10,7 @@
  * order (the result is redelivered and applied) and the handler fails once
  * after saving another order (the redelivery must change nothing).
  */
-import {
-  Bus,
-  type BusPublishError,
-  type PublishReceipt,
-  type TransportError,
-  type TransportService
-} from "@sluice/core"
+import { Bus, type Errors, type Transport } from "@sluice/core"
 import { Clock, Duration, Effect, Layer, Random } from "effect"
 import type { Order, PaymentResult, Transition } from "./domain.ts"
 import { type Change, type Handled, OrderService, type OrderServiceOptions } from "./orderService.ts"
@@ -74,16 +68,16 @@ const group = "orders"
 
 /** Runs scenario S1 on `transport`, which is built for this run and released after it. */
 export const runPaymentResult = <E>(
-  transport: Layer.Layer<TransportService, E>,
+  transport: Layer.Layer<Transport.TransportService, E>,
   options: ScenarioOptions = {}
-): Effect.Effect<ScenarioOutcome, E | TransportError | BusPublishError | UnknownPayment> =>
+): Effect.Effect<ScenarioOutcome, E | Errors.TransportError | Errors.BusPublishError | UnknownPayment> =>
   Effect.flatMap(
     options.seed === undefined ? Random.nextIntBetween(1, 1_000_000) : Effect.succeed(options.seed),
     // Every random choice below follows the seed, so a run can be replayed.
     (seed) => Random.withSeed(seed)(seeded(transport, options, seed))
   )
 
-const seeded = <E>(transport: Layer.Layer<TransportService, E>, options: ScenarioOptions, seed: number) =>
+const seeded = <E>(transport: Layer.Layer<Transport.TransportService, E>, options: ScenarioOptions, seed: number) =>
   Effect.gen(function* () {
     const count = options.orders ?? 20
     if (!Number.isInteger(count) || count < 4) return yield* Effect.die(new RangeError("S1 needs at least 4 orders"))
@@ -130,12 +124,12 @@ interface Plan {
 const scenario = (plan: Plan) =>
   Effect.gen(function* () {
     const started = yield* Clock.currentTimeMillis
-    const bus = yield* Bus
+    const bus = yield* Bus.Bus
     const platform = yield* PaymentPlatform
     const orders = yield* OrderService
     const story: Array<string> = []
     const problems: Array<string> = []
-    const receipts: Array<PublishReceipt> = []
+    const receipts: Array<Transport.PublishReceipt> = []
 
     // Everything settled: every order terminal, nothing waiting in the broker or in a handler.
     const settledDown = Effect.gen(function* () {
@@ -235,7 +229,7 @@ const faultStory = (
   journal: ReadonlyArray<Handled>,
   plan: Plan,
   resentPayment: string,
-  resend: PublishReceipt
+  resend: Transport.PublishReceipt
 ): ReadonlyArray<string> => [
   `${plan.storeDown} (order store down once): ${runsOf(journal, plan.storeDown).map(describeRun).join("; ")}`,
   `${plan.crashAfterSave} (handler fails once after saving, before the ack): ${runsOf(journal, plan.crashAfterSave).map(describeRun).join("; ")}`,

@@ -179,19 +179,15 @@ export const make = (transport: Transport, options: BusOptions = {}): BusShape =
   }
 }
 
-/**
- * The Bus as an Effect service: `yield* Bus` in a program, `Bus.layer()` over a
- * transport layer to provide it, `Bus.make(transport)` to build one directly.
- */
-export class Bus extends Context.Service<Bus, BusShape>()("@sluice/core/Bus") {
-  static readonly make = make
-  /** A Bus over the `TransportService` of the context. */
-  static readonly layer = (options: BusOptions = {}): Layer.Layer<Bus, InvalidConfig, TransportService> =>
-    Layer.effect(
-      Bus,
-      Effect.flatMap(TransportService, (transport) => {
-        const problem = validateOptions(options)
-        return problem === undefined ? Effect.succeed(make(transport, options)) : Effect.fail(problem)
-      })
-    )
-}
+/** The Bus as an Effect service: `yield* Bus.Bus` in a program, provided by {@link layer}. */
+export class Bus extends Context.Service<Bus, BusShape>()("@sluice/core/Bus") {}
+
+/** A Bus over the `TransportService` of the context; fails with `InvalidConfig` for a bad option. */
+export const layer = (options: BusOptions = {}): Layer.Layer<Bus, InvalidConfig, TransportService> =>
+  Layer.effect(
+    Bus,
+    Effect.flatMap(TransportService, (transport) => {
+      const problem = validateOptions(options)
+      return problem === undefined ? Effect.succeed(make(transport, options)) : Effect.fail(problem)
+    })
+  )

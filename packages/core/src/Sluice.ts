@@ -13,7 +13,7 @@
  * It runs the same engine as the Effect face; every rejection is one of the typed errors of `errors.ts`.
  */
 import { Cause, type Duration, Effect, Exit, Layer, ManagedRuntime, Scope, Stream } from "effect"
-import { Bus, type BusOptions, type BusShape, type PublishOptions, type SubscribeOptions } from "./Bus.ts"
+import * as Bus from "./Bus.ts"
 import type { ConsumeOptions } from "./Consumer.ts"
 import { TransportUnavailable } from "./errors.ts"
 import { firstProblem, invalid, object } from "./internal/options.ts"
@@ -63,7 +63,7 @@ export interface Subscription<A> extends AsyncIterable<Message<A>> {
 }
 
 /** Options of {@link connect}. */
-export interface ConnectOptions extends BusOptions {
+export interface ConnectOptions extends Bus.BusOptions {
   /** The transport; the embedded memory broker when absent. */
   readonly transport?: Layer.Layer<TransportService, unknown>
 }
@@ -71,8 +71,8 @@ export interface ConnectOptions extends BusOptions {
 /** A connection to a broker, with Promise-returning methods. */
 export interface Client {
   /** The Effect face of the same connection, for code that mixes both. */
-  readonly bus: BusShape
-  publish<A>(topic: Topic<A>, value: A, options?: PublishOptions): Promise<PublishReceipt>
+  readonly bus: Bus.BusShape
+  publish<A>(topic: Topic<A>, value: A, options?: Bus.PublishOptions): Promise<PublishReceipt>
   publishAll<A>(topic: Topic<A>, values: Iterable<A>): Promise<ReadonlyArray<PublishReceipt>>
   /**
    * Runs `handler` for each message: acknowledged when it resolves, delivered again
@@ -84,7 +84,7 @@ export interface Client {
    * message published from then on reaches it. Iterate it with `for await` to receive messages and settle
    * them yourself; leaving the loop closes it.
    */
-  subscribe<A>(topic: Topic<A>, options?: SubscribeOptions): Promise<Subscription<A>>
+  subscribe<A>(topic: Topic<A>, options?: Bus.SubscribeOptions): Promise<Subscription<A>>
   lag<A>(topic: Topic<A>, group: string): Promise<GroupLag>
   topicInfo<A>(topic: Topic<A>): Promise<TopicInfo>
   /**
@@ -110,7 +110,7 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
   if (problem !== undefined) throw problem
   const { transport = MemoryTransport.layer(), ...busOptions } = options
   const runtime = ManagedRuntime.make(Bus.layer(busOptions).pipe(Layer.provide(transport)))
-  const bus = await runtime.runPromise(Effect.service(Bus))
+  const bus = await runtime.runPromise(Effect.service(Bus.Bus))
   const consumers = new Set<ConsumerHandle>()
   const subscriptions = new Set<{ close(): Promise<void> }>()
   let closed = false
@@ -157,7 +157,7 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
     return handle
   }
 
-  const subscribe = async <A>(topic: Topic<A>, subscribeOptions?: SubscribeOptions): Promise<Subscription<A>> => {
+  const subscribe = async <A>(topic: Topic<A>, subscribeOptions?: Bus.SubscribeOptions): Promise<Subscription<A>> => {
     await run(ensureOpen("subscribe"))
     const scope = await run(Scope.make())
     const opened = await run(Effect.exit(Scope.provide(scope)(bus.subscribe(topic, subscribeOptions))))

@@ -6,6 +6,7 @@
  */
 import { Context, type Duration, type Effect, type Scope, type Stream } from "effect"
 import type { InvalidConfig, InvalidName, PublishError, TransportError, TransportUnavailable } from "./errors.ts"
+import type { StartPosition } from "./StartPosition.ts"
 
 /** What a transport offers. The conformance suite adapts to these. */
 export interface TransportFeatures {
@@ -69,28 +70,6 @@ export interface PublishReceipt {
   /** True when the id was seen within the dedup window: nothing new was stored. */
   readonly duplicate: boolean
 }
-
-/** Where a new group starts reading. */
-export type StartPosition =
-  /** Only messages published after the group was created. */
-  | { readonly _tag: "New" }
-  /** Every message the topic still holds. */
-  | { readonly _tag: "All" }
-  /** From this sequence on (inclusive). */
-  | { readonly _tag: "Sequence"; readonly sequence: number }
-  /** From the first message published at or after this time, in milliseconds since the epoch. */
-  | { readonly _tag: "Time"; readonly epochMillis: number }
-
-/** Constructors of {@link StartPosition}. */
-export const StartPosition = {
-  new: { _tag: "New" } as StartPosition,
-  all: { _tag: "All" } as StartPosition,
-  sequence: (sequence: number): StartPosition => ({ _tag: "Sequence", sequence }),
-  time: (at: Date | number): StartPosition => ({
-    _tag: "Time",
-    epochMillis: typeof at === "number" ? at : at.getTime()
-  })
-} as const
 
 /** Options of {@link Transport.subscribe}. Durations are Effect durations (`"30 seconds"`, or a number of milliseconds). */
 export interface SubscriptionOptions {

@@ -8,7 +8,8 @@ import { Result } from "effect"
 import { type InvalidConfig, type InvalidName, PayloadTooLarge, type PublishError } from "./errors.ts"
 import { validateGroupName, validateHeaders, validateText, validateTopicName } from "./internal/names.ts"
 import { count, duration, durations, firstProblem, invalid, oneOf, type Problem } from "./internal/options.ts"
-import type { OutgoingRecord, StartPosition, SubscriptionOptions, TopicConfig } from "./Transport.ts"
+import type { StartPosition } from "./StartPosition.ts"
+import type { OutgoingRecord, SubscriptionOptions, TopicConfig } from "./Transport.ts"
 
 /** A topic name: dot-separated tokens of `[A-Za-z0-9_-]`, at most 200 characters. */
 export const topicName: (name: string) => Result.Result<string, InvalidName> = validateTopicName

@@ -3,7 +3,8 @@
  * them from here, so that no two implementations can disagree on what an absent option means.
  */
 import { Duration } from "effect"
-import { StartPosition, type SubscriptionOptions, type TopicConfig } from "./Transport.ts"
+import * as StartPosition from "./StartPosition.ts"
+import type { SubscriptionOptions, TopicConfig } from "./Transport.ts"
 
 /** Unsettled deliveries a member holds when `SubscriptionOptions.maxInFlight` is absent, a count. */
 export const maxInFlight = 1000
@@ -19,7 +20,7 @@ export const maxInFlightOf = (options: Pick<SubscriptionOptions, "maxInFlight">)
   options.maxInFlight ?? maxInFlight
 
 /** Where a new group or broadcast subscription starts: `All` for a group, `New` for a broadcast. */
-export const startOf = (options: Pick<SubscriptionOptions, "start" | "group">): StartPosition =>
+export const startOf = (options: Pick<SubscriptionOptions, "start" | "group">): StartPosition.StartPosition =>
   options.start ?? (options.group === undefined ? StartPosition.new : StartPosition.all)
 
 /**

@@ -1,17 +1,7 @@
 import { describe, expect } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Schedule, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import {
-  Bus,
-  DeadLetter,
-  type Delivery,
-  type Message,
-  type OutgoingRecord,
-  StartPosition,
-  Topic,
-  type Transport,
-  TransportUnavailable
-} from "../src/index.ts"
+import { Bus, DeadLetter, Errors, type Message, StartPosition, Topic, type Transport } from "../src/index.ts"
 import {
   encoder,
   eventually,
@@ -36,9 +26,9 @@ import {
  * records (`lose: "confirmation"`). A transport that can lose a confirmation checks every id, as the port
  * asks (NATS does), so the records are forwarded with `dedup` on.
  */
-const faulty = (inner: Transport, lose: "request" | "confirmation") => {
+const faulty = (inner: Transport.Transport, lose: "request" | "confirmation") => {
   const state = { faults: 0, calls: 0 }
-  const transport: Transport = {
+  const transport: Transport.Transport = {
     ...inner,
     publish: (sent) =>
       Effect.suspend(() => {
@@ -46,7 +36,7 @@ const faulty = (inner: Transport, lose: "request" | "confirmation") => {
         const records = sent.map((record) => ({ ...record, dedup: true }))
         if (state.faults <= 0) return inner.publish(records)
         state.faults--
-        const fault = new TransportUnavailable({ operation: "publish", reason: "connection reset (injected)" })
+        const fault = new Errors.TransportUnavailable({ operation: "publish", reason: "connection reset (injected)" })
         return lose === "request" ? Effect.fail(fault) : Effect.andThen(inner.publish(records), Effect.fail(fault))
       })
   }
@@ -81,8 +71,8 @@ describe("Bus.publish", () => {
   test("the broker is asked to check only the ids a caller gave, not the ones the Bus generated", () =>
     Effect.gen(function* () {
       const { transport: inner } = yield* setup()
-      const sent: Array<OutgoingRecord> = []
-      const recording: Transport = {
+      const sent: Array<Transport.OutgoingRecord> = []
+      const recording: Transport.Transport = {
         ...inner,
         publish: (records) =>
           Effect.suspend(() => {
@@ -133,7 +123,7 @@ describe("Bus.publish", () => {
   test("the key from the topic's key function, or the caller's, reaches the consumer", () =>
     Effect.gen(function* () {
       const { bus } = yield* setup()
-      const received: Array<Message<typeof Order.Type>> = []
+      const received: Array<Message.Message<typeof Order.Type>> = []
       yield* bus.consume(orders, { group: "billing" }, (message) => Effect.sync(() => received.push(message)))
       yield* bus.publish(orders, { orderId: "b-7", total: 1 })
       yield* bus.publish(orders, { orderId: "b-8", total: 1 }, { key: "vip" })
@@ -145,7 +135,7 @@ describe("Bus.publish", () => {
   test("headers travel to the consumer untouched", () =>
     Effect.gen(function* () {
       const { bus } = yield* setup()
-      const received: Array<Message<Job>> = []
+      const received: Array<Message.Message<Job>> = []
       yield* bus.consume(jobs, { group: "g" }, (message) => Effect.sync(() => received.push(message)))
       const headers = { "trace-id": "4bf92f3577b34da6", "x.tenant": "acme", "content-note": "a b: c; ünï" }
       yield* bus.publish(jobs, { n: 1 }, { headers })
@@ -158,7 +148,7 @@ describe("Bus.publish", () => {
   test("a received message carries its topic, sequence, publish time and attempt", () =>
     Effect.gen(function* () {
       const { bus } = yield* setup()
-      const received: Array<Message<Job>> = []
+      const received: Array<Message.Message<Job>> = []
       yield* bus.consume(jobs, { group: "g" }, (message) => Effect.sync(() => received.push(message)))
       yield* TestClock.adjust("5 seconds")
       const receipt = yield* bus.publish(jobs, { n: 42 }, { id: "job-42" })
@@ -552,7 +542,7 @@ describe("Bus.consume", () => {
 
       const letters = yield* readAll(transport, jobs.deadLetter)
       expect(letters).toHaveLength(1)
-      const [letter] = letters as [Delivery]
+      const [letter] = letters as [Transport.Delivery]
       expect(letter.topic).toBe("jobs.dead-letter")
       expect(letter.headers[DeadLetter.Headers.id]).toBe("job-7")
       expect(letter.key).toBe("customer-9")
@@ -1072,7 +1062,7 @@ describe("Bus.subscribe", () => {
   test("emits decoded messages to settle yourself and dead-letters undecodable ones", () =>
     Effect.gen(function* () {
       const { bus, transport } = yield* setup()
-      const emitted: Array<Message<Job>> = []
+      const emitted: Array<Message.Message<Job>> = []
       const messages = yield* bus.subscribe(jobs, { group: "audit" })
       yield* messages.pipe(
         Stream.runForEach((message) => Effect.sync(() => emitted.push(message))),
@@ -1096,7 +1086,7 @@ describe("Bus.subscribe", () => {
   test("an unsettled message is delivered again after its ack wait", () =>
     Effect.gen(function* () {
       const { bus } = yield* setup()
-      const emitted: Array<Message<Job>> = []
+      const emitted: Array<Message.Message<Job>> = []
       const messages = yield* bus.subscribe(jobs, { group: "audit", ackWait: "10 seconds" })
       yield* messages.pipe(
         Stream.runForEach((message) => Effect.sync(() => emitted.push(message))),
@@ -1110,7 +1100,7 @@ describe("Bus.subscribe", () => {
       yield* TestClock.adjust("1 millis")
       yield* eventually("the redelivery", () => emitted.length === 2)
       expect(emitted.map((m) => m.attempt)).toEqual([1, 2])
-      yield* (emitted[1] as Message<Job>).ack
+      yield* (emitted[1] as Message.Message<Job>).ack
       yield* nothingLeft(bus, jobs, "audit")
     }))
 
@@ -1133,13 +1123,13 @@ describe("Bus.subscribe", () => {
       )
       const scope = yield* Scope.make()
       const messages = yield* bus.subscribe(jobs, { group: "audit", ackWait: "1 hour" }).pipe(Scope.provide(scope))
-      const emitted: Array<Message<Job>> = []
+      const emitted: Array<Message.Message<Job>> = []
       const reading = yield* messages.pipe(
         Stream.runForEach((message) => Effect.sync(() => emitted.push(message))),
         Effect.forkChild
       )
       yield* eventually("five messages", () => emitted.length === 5)
-      yield* (emitted[0] as Message<Job>).ack
+      yield* (emitted[0] as Message.Message<Job>).ack
       yield* Scope.close(scope, Exit.void)
       expect(yield* Fiber.join(reading), "the stream completed").toBeUndefined()
       // No ack wait passes: the four unsettled ones are back in the broker at once, and delivered again.

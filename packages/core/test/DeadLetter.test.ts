@@ -1,8 +1,7 @@
 import { describe, expect } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { TestClock } from "effect/testing"
-import { DeadLetter } from "../src/index.ts"
-import type * as Message from "../src/Message.ts"
+import { DeadLetter, type Message } from "../src/index.ts"
 import { encoder, eventually, jobs, nothingLeft, orders, readAll, settle, setup, test, text } from "./fixtures.ts"
 
 describe("DeadLetter", () => {

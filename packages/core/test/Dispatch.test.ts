@@ -1,6 +1,6 @@
 import { describe, expect } from "@effect/vitest"
 import { Effect } from "effect"
-import * as Dispatch from "../src/Dispatch.ts"
+import { Dispatch } from "../src/index.ts"
 import { eventually, jobs, nothingLeft, setup, test } from "./fixtures.ts"
 
 /**

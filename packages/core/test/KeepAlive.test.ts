@@ -1,16 +1,16 @@
 import { describe, expect, it } from "vitest"
+import type { Transport } from "../src/index.ts"
 import { KeepAlive } from "../src/internal/consumer/KeepAlive.ts"
-import type { Delivery } from "../src/Transport.ts"
 
 /** Stand-ins for deliveries: KeepAlive only hands them back. */
-const deliveries = (count: number): Array<Delivery> =>
-  Array.from({ length: count }, (_, index) => ({ id: `m${index}` }) as unknown as Delivery)
-const ids = (held: ReadonlyArray<Delivery>) => held.map((delivery) => delivery.id)
+const deliveries = (count: number): Array<Transport.Delivery> =>
+  Array.from({ length: count }, (_, index) => ({ id: `m${index}` }) as unknown as Transport.Delivery)
+const ids = (held: ReadonlyArray<Transport.Delivery>) => held.map((delivery) => delivery.id)
 
 describe("the deliveries a consumer keeps alive", () => {
   it("marks those held for an interval as worked on, again only an interval later", () => {
     const keepAlive = new KeepAlive(1000)
-    const [a, b] = deliveries(2) as [Delivery, Delivery]
+    const [a, b] = deliveries(2) as [Transport.Delivery, Transport.Delivery]
     keepAlive.take(a, 0)
     keepAlive.take(b, 600)
     expect(ids(keepAlive.due(999))).toEqual([])
@@ -33,7 +33,7 @@ describe("the deliveries a consumer keeps alive", () => {
 
   it("takes new deliveries after all were released, and hands back those still held in the order taken", () => {
     const keepAlive = new KeepAlive(1000)
-    const [a, b, c] = deliveries(3) as [Delivery, Delivery, Delivery]
+    const [a, b, c] = deliveries(3) as [Transport.Delivery, Transport.Delivery, Transport.Delivery]
     keepAlive.release(keepAlive.take(a, 0))
     keepAlive.take(b, 0)
     keepAlive.take(c, 0)

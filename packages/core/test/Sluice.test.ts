@@ -6,16 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import {
-  EncodeError,
-  GroupNotFound,
-  InvalidName,
-  MemoryTransport,
-  PayloadTooLarge,
-  Sluice,
-  Topic,
-  TransportService
-} from "../src/index.ts"
+import { Errors, MemoryTransport, Sluice, Topic, Transport } from "../src/index.ts"
 import { until } from "./promises.ts"
 
 const Order = Schema.Struct({ id: Schema.String, total: Schema.Number })
@@ -34,7 +25,9 @@ const rejection = async (promise: Promise<unknown>): Promise<unknown> =>
 /** A client whose memory broker runs on the test's TestClock; closed with the test's scope. */
 const virtualClient = Effect.gen(function* () {
   const transport = yield* MemoryTransport.make()
-  const client = yield* Effect.promise(() => Sluice.connect({ transport: Layer.succeed(TransportService, transport) }))
+  const client = yield* Effect.promise(() =>
+    Sluice.connect({ transport: Layer.succeed(Transport.TransportService, transport) })
+  )
   yield* Effect.addFinalizer(() => Effect.promise(() => client.close()))
   return client
 })
@@ -176,15 +169,15 @@ describe("Sluice (Promise face)", () => {
     const sluice = await Sluice.connect({ transport: MemoryTransport.layer({ maxPayloadBytes: 64 }) })
     try {
       const encode = await rejection(sluice.publish(orders, { id: "o-1", total: "ten" } as unknown as Order))
-      expect(encode).toBeInstanceOf(EncodeError)
+      expect(encode).toBeInstanceOf(Errors.EncodeError)
       expect(encode).toMatchObject({ _tag: "EncodeError", topic: "orders" })
 
       const tooLarge = await rejection(sluice.publish(orders, { id: "x".repeat(100), total: 1 }))
-      expect(tooLarge).toBeInstanceOf(PayloadTooLarge)
+      expect(tooLarge).toBeInstanceOf(Errors.PayloadTooLarge)
       expect(tooLarge).toMatchObject({ _tag: "PayloadTooLarge", limit: 64 })
 
       const noGroup = await rejection(sluice.lag(orders, "nobody"))
-      expect(noGroup).toBeInstanceOf(GroupNotFound)
+      expect(noGroup).toBeInstanceOf(Errors.GroupNotFound)
       expect(noGroup).toMatchObject({ _tag: "GroupNotFound", group: "nobody" })
     } finally {
       await sluice.close()
@@ -199,10 +192,10 @@ describe("Sluice (Promise face)", () => {
       circular.self = circular
       for (const value of [circular, { amount: 10n }]) {
         const single = await rejection(sluice.publish(anything, value))
-        expect(single).toBeInstanceOf(EncodeError)
+        expect(single).toBeInstanceOf(Errors.EncodeError)
         expect(single).toMatchObject({ _tag: "EncodeError", topic: "anything" })
-        expect((single as EncodeError).reason).toMatch(/not representable as JSON/)
-        expect(await rejection(sluice.publishAll(anything, [{ fine: true }, value]))).toBeInstanceOf(EncodeError)
+        expect((single as Errors.EncodeError).reason).toMatch(/not representable as JSON/)
+        expect(await rejection(sluice.publishAll(anything, [{ fine: true }, value]))).toBeInstanceOf(Errors.EncodeError)
       }
       expect(await sluice.topicInfo(anything).catch(() => ({ messages: 0 }))).toMatchObject({ messages: 0 })
     } finally {
@@ -214,7 +207,7 @@ describe("Sluice (Promise face)", () => {
     const sluice = await Sluice.connect()
     try {
       const error = await rejection(sluice.consume(orders, { group: "billing.>" }, () => undefined))
-      expect(error).toBeInstanceOf(InvalidName)
+      expect(error).toBeInstanceOf(Errors.InvalidName)
       expect(error).toMatchObject({ _tag: "InvalidName", kind: "group" })
     } finally {
       await sluice.close()

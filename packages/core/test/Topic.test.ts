@@ -1,16 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Result, Schema } from "effect"
-import { InvalidName, Topic } from "../src/index.ts"
+import { Errors, Topic } from "../src/index.ts"
 
 const Order = Schema.Struct({ id: Schema.String, total: Schema.Number })
 
 /** The InvalidName that `Topic.make` throws for `name`, or fails the test when it accepts it. */
-const rejection = (name: string): InvalidName => {
+const rejection = (name: string): Errors.InvalidName => {
   try {
     Topic.make({ name, schema: Order })
   } catch (error) {
-    expect(error).toBeInstanceOf(InvalidName)
-    return error as InvalidName
+    expect(error).toBeInstanceOf(Errors.InvalidName)
+    return error as Errors.InvalidName
   }
   return expect.fail(`Topic.make accepted ${JSON.stringify(name)}`)
 }

@@ -4,18 +4,7 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Deferred, Effect, Logger, Schema, type Scope, Stream } from "effect"
-import {
-  Bus,
-  type BusShape,
-  type Delivery,
-  type GroupLag,
-  MemoryTransport,
-  type Message,
-  StartPosition,
-  Topic,
-  type Transport,
-  type TransportError
-} from "../src/index.ts"
+import { Bus, type Errors, MemoryTransport, type Message, StartPosition, Topic, type Transport } from "../src/index.ts"
 
 export const Job = Schema.Struct({ n: Schema.Number })
 export type Job = typeof Job.Type
@@ -61,18 +50,28 @@ export const eventually = <E>(what: string, check: Effect.Effect<boolean, E> | (
   })
 
 /** Whether the group's lag matches `expected`; false while the group does not exist yet. */
-export const lagIs = (bus: BusShape, topic: Topic.Topic<Job>, group: string, expected: Partial<GroupLag>) =>
+export const lagIs = (
+  bus: Bus.BusShape,
+  topic: Topic.Topic<Job>,
+  group: string,
+  expected: Partial<Transport.GroupLag>
+) =>
   bus.lag(topic, group).pipe(
-    Effect.map((lag) => Object.entries(expected).every(([field, value]) => lag[field as keyof GroupLag] === value)),
+    Effect.map((lag) =>
+      Object.entries(expected).every(([field, value]) => lag[field as keyof Transport.GroupLag] === value)
+    ),
     Effect.orElseSucceed(() => false)
   )
 
-export const nothingLeft = (bus: BusShape, topic: Topic.Topic<Job>, group: string) =>
+export const nothingLeft = (bus: Bus.BusShape, topic: Topic.Topic<Job>, group: string) =>
   eventually(`group ${group} to have settled everything`, lagIs(bus, topic, group, { pending: 0, inFlight: 0 }))
 
 let readers = 0
 /** Every message a topic holds, read straight from the transport by a fresh group. */
-export const readAll = (transport: Transport, topic: string): Effect.Effect<Array<Delivery>, TransportError> =>
+export const readAll = (
+  transport: Transport.Transport,
+  topic: string
+): Effect.Effect<Array<Transport.Delivery>, Errors.TransportError> =>
   Effect.scoped(
     Effect.gen(function* () {
       const info = yield* transport.topicInfo(topic)
@@ -99,7 +98,7 @@ export const gatedHandler = Effect.gen(function* () {
     started,
     finished,
     open: (n: number) => Effect.flatMap(gate(n), (d) => Deferred.succeed(d, undefined)),
-    handler: (message: Message<Job>) =>
+    handler: (message: Message.Message<Job>) =>
       Effect.gen(function* () {
         started.push(message.payload.n)
         yield* Deferred.await(yield* gate(message.payload.n))

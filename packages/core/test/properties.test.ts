@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Logger, Result, Schema, type Scope } from "effect"
 import { TestClock } from "effect/testing"
 import fc from "fast-check"
-import { Bus, type ConsumeOptions, type Consumer, MemoryTransport, Topic } from "../src/index.ts"
+import { Bus, type Consumer, MemoryTransport, Topic } from "../src/index.ts"
 
 const Job = Schema.Struct({ n: Schema.Int })
 const jobs = Topic.make({ name: "jobs", schema: Job })
@@ -57,7 +57,7 @@ const runScenario = (s: Scenario) =>
     const bus = Bus.make(transport)
     const attempts = new Map<number, number>()
     const successes = new Map<number, number>()
-    const options: ConsumeOptions = {
+    const options: Consumer.ConsumeOptions = {
       group: "workers",
       concurrency: s.concurrency,
       maxInFlight: s.maxInFlight,
@@ -78,7 +78,7 @@ const runScenario = (s: Scenario) =>
         successes.set(n, (successes.get(n) ?? 0) + 1)
       })
     )
-    let consumer: Consumer = yield* start
+    let consumer: Consumer.Consumer = yield* start
     yield* bus.publishAll(
       jobs,
       s.failures.map((_, n) => ({ n }))

@@ -2,7 +2,7 @@
 import { Schema } from "effect"
 import { firstValueFrom, from, lastValueFrom, mergeMap, take, toArray } from "rxjs"
 import { describe, expect, it } from "vitest"
-import { EncodeError, InvalidName, Sluice, Topic } from "../src/index.ts"
+import { Errors, Sluice, Topic } from "../src/index.ts"
 import { messages, publishTo } from "../src/rx.ts"
 import { until } from "./promises.ts"
 
@@ -63,7 +63,7 @@ describe("rx", () => {
         () => expect.fail("expected an error"),
         (error: unknown) => error
       )
-      expect(error).toBeInstanceOf(InvalidName)
+      expect(error).toBeInstanceOf(Errors.InvalidName)
       expect(error).toMatchObject({ _tag: "InvalidName", kind: "group" })
     } finally {
       await sluice.close()
@@ -176,7 +176,7 @@ describe("rx", () => {
             complete: () => resolve(undefined)
           })
       })
-      expect(error).toBeInstanceOf(EncodeError)
+      expect(error).toBeInstanceOf(Errors.EncodeError)
       expect(error).toMatchObject({ _tag: "EncodeError", topic: "sensors.readings" })
       expect(emitted).toEqual([1, 2])
       expect((await sluice.topicInfo(readings)).messages).toBe(2)

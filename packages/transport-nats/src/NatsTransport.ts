@@ -20,25 +20,7 @@
  */
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
-import {
-  type Delivery,
-  type GroupLag,
-  InvalidConfig,
-  type InvalidName,
-  type OutgoingRecord,
-  PayloadTooLarge,
-  type PublishError,
-  type PublishReceipt,
-  type SubscriptionOptions,
-  type TopicConfig,
-  type TopicInfo,
-  type Transport,
-  TransportChecks,
-  type TransportError,
-  type TransportFeatures,
-  TransportService,
-  TransportUnavailable
-} from "@sluice/core"
+import { Errors, Transport, TransportChecks } from "@sluice/core"
 import { type Duration, Effect, Layer, type Scope, type Stream } from "effect"
 import { CommandBuffer } from "./internal/CommandBuffer.ts"
 import { Confirmations } from "./internal/Confirmations.ts"
@@ -104,7 +86,7 @@ const HEADER_ROOM = 4096
 const DEFAULT_SERVER_MAX_PAYLOAD = 1024 * 1024
 
 /** What the NATS transport offers, against a server with the default `max_payload` of 1 MiB. */
-export const features: TransportFeatures = {
+export const features: Transport.TransportFeatures = {
   name: "nats",
   durable: true,
   virtualTime: false,
@@ -122,7 +104,7 @@ export const features: TransportFeatures = {
  */
 export const make = (
   options: NatsTransportOptions = {}
-): Effect.Effect<Transport, TransportUnavailable | InvalidConfig, Scope.Scope> =>
+): Effect.Effect<Transport.Transport, Errors.TransportUnavailable | Errors.InvalidConfig, Scope.Scope> =>
   Effect.gen(function* () {
     const pull = yield* Effect.fromResult(pullSettingsOf(options))
     const redact = redactorOf(options)
@@ -146,7 +128,7 @@ export const make = (
     const version = nc.info?.version ?? "0.0.0"
     const [major = 0, minor = 0] = version.split(".").map(Number)
     if (major < 2 || (major === 2 && minor < 9))
-      return yield* new TransportUnavailable({
+      return yield* new Errors.TransportUnavailable({
         operation: "connect",
         reason: `nats-server ${version} is too old: Sluice needs 2.9 or later`
       })
@@ -174,14 +156,14 @@ export const make = (
       })
 
     const ensureTopic = (
-      config: TopicConfig
-    ): Effect.Effect<void, InvalidName | InvalidConfig | TransportUnavailable> =>
+      config: Transport.TopicConfig
+    ): Effect.Effect<void, Errors.InvalidName | Errors.InvalidConfig | Errors.TransportUnavailable> =>
       Effect.gen(function* () {
         yield* Effect.fromResult(TransportChecks.topicName(config.name))
         yield* Effect.fromResult(TransportChecks.topicConfig(config))
         const wanted = streamConfigOf(config, { storage, replicas })
         const refused = (error: unknown) =>
-          new InvalidConfig({ reason: `topic "${config.name}": ${redact.text(messageOf(error))}` })
+          new Errors.InvalidConfig({ reason: `topic "${config.name}": ${redact.text(messageOf(error))}` })
         const current = yield* Effect.tryPromise({
           try: () =>
             jsm.streams.info(wanted.name).then(
@@ -195,19 +177,19 @@ export const make = (
         const apply = (run: () => Promise<unknown>) =>
           Effect.tryPromise({
             try: run,
-            catch: (error): InvalidConfig | TransportUnavailable =>
+            catch: (error): Errors.InvalidConfig | Errors.TransportUnavailable =>
               isConfigRefused(error) ? refused(error) : unavailable("ensureTopic", error, redact)
           })
         if (current === undefined) return yield* Effect.asVoid(apply(() => jsm.streams.add(wanted)))
         if (JSON.stringify(current.subjects) !== JSON.stringify(wanted.subjects))
-          return yield* new InvalidConfig({
+          return yield* new Errors.InvalidConfig({
             reason: `stream "${wanted.name}" exists and serves other subjects (${current.subjects.join(", ")}), not topic "${config.name}"`
           })
         if (changedSettings(current, wanted).length > 0) yield* apply(() => jsm.streams.update(wanted.name, wanted))
       })
 
     /** Why a publish of `record` failed, as a typed error. */
-    const publishFailure = (record: OutgoingRecord, error: unknown): Effect.Effect<PublishError> => {
+    const publishFailure = (record: Transport.OutgoingRecord, error: unknown): Effect.Effect<Errors.PublishError> => {
       const stream = () => jsm.streams.info(streamName(record.topic))
       if (isStoreFailed(error))
         // The stream did not store it: at a limit when it rejects new messages there, which its settings tell.
@@ -218,7 +200,7 @@ export const make = (
       // Checked before sending; the client refuses it too should the server's limit have shrunk since.
       if (isOverMaxPayload(error))
         return Effect.succeed(
-          new PayloadTooLarge({
+          new Errors.PayloadTooLarge({
             topic: record.topic,
             size: record.payload.byteLength + (wireHeaderBytes(record, 0) ?? 0),
             limit: nc.info?.max_payload ?? serverMaxPayload
@@ -235,8 +217,8 @@ export const make = (
 
     // Names that passed the check once: a topic is published to many times.
     const validTopics = new Set<string>()
-    const publish = (records: ReadonlyArray<OutgoingRecord>) =>
-      Effect.suspend((): Effect.Effect<ReadonlyArray<PublishReceipt>, PublishError> => {
+    const publish = (records: ReadonlyArray<Transport.OutgoingRecord>) =>
+      Effect.suspend((): Effect.Effect<ReadonlyArray<Transport.PublishReceipt>, Errors.PublishError> => {
         for (const record of records) {
           if (!validTopics.has(record.topic)) {
             const name = TransportChecks.topicName(record.topic)
@@ -249,18 +231,18 @@ export const make = (
           const headerBytes = wireHeaderBytes(record, serverMaxPayload - record.payload.byteLength)
           if (headerBytes !== undefined && record.payload.byteLength + headerBytes > serverMaxPayload)
             return Effect.fail(
-              new PayloadTooLarge({
+              new Errors.PayloadTooLarge({
                 topic: record.topic,
                 size: record.payload.byteLength + headerBytes,
                 limit: serverMaxPayload
               })
             )
         }
-        let failed: OutgoingRecord | undefined
+        let failed: Transport.OutgoingRecord | undefined
         // Every publish is sent at once and confirmed on its own; the batch waits for all confirmations.
-        const send = (record: OutgoingRecord) =>
+        const send = (record: Transport.OutgoingRecord) =>
           confirmations.publish(record.topic, record.payload, wireHeadersOf(record)).then(
-            (ack): PublishReceipt => ({ topic: record.topic, sequence: ack.seq, duplicate: ack.duplicate }),
+            (ack): Transport.PublishReceipt => ({ topic: record.topic, sequence: ack.seq, duplicate: ack.duplicate }),
             (error) => {
               failed ??= record
               throw error
@@ -268,13 +250,13 @@ export const make = (
           )
         return Effect.tryPromise({ try: () => Promise.all(records.map(send)), catch: (error) => error }).pipe(
           Effect.catch((error) =>
-            Effect.flatMap(publishFailure(failed ?? (records[0] as OutgoingRecord), error), Effect.fail)
+            Effect.flatMap(publishFailure(failed ?? (records[0] as Transport.OutgoingRecord), error), Effect.fail)
           )
         )
       })
 
     /** The durable consumer of a group: created at its start position when new, else updated to the options. */
-    const joinGroup = (stream: string, topic: string, group: string, subscription: SubscriptionOptions) =>
+    const joinGroup = (stream: string, topic: string, group: string, subscription: Transport.SubscriptionOptions) =>
       Effect.gen(function* () {
         const existing = yield* Effect.tryPromise({
           try: () =>
@@ -300,7 +282,7 @@ export const make = (
       })
 
     /** A broadcast subscription's own consumer, deleted when the subscription ends. */
-    const broadcastConsumer = (stream: string, topic: string, subscription: SubscriptionOptions) =>
+    const broadcastConsumer = (stream: string, topic: string, subscription: Transport.SubscriptionOptions) =>
       Effect.acquireRelease(
         Effect.map(
           call("subscribe", topic, () =>
@@ -312,8 +294,8 @@ export const make = (
       )
 
     const subscribe = (
-      subscription: SubscriptionOptions
-    ): Effect.Effect<Stream.Stream<Delivery, TransportError>, TransportError, Scope.Scope> =>
+      subscription: Transport.SubscriptionOptions
+    ): Effect.Effect<Stream.Stream<Transport.Delivery, Errors.TransportError>, Errors.TransportError, Scope.Scope> =>
       Effect.gen(function* () {
         const topic = yield* Effect.fromResult(TransportChecks.topicName(subscription.topic))
         const group = subscription.group
@@ -327,7 +309,7 @@ export const make = (
         return yield* Subscriber.start(subscriberContext, { topic, stream, consumer, subscription })
       })
 
-    const lag = (topic: string, group: string): Effect.Effect<GroupLag, TransportError> =>
+    const lag = (topic: string, group: string): Effect.Effect<Transport.GroupLag, Errors.TransportError> =>
       Effect.gen(function* () {
         yield* Effect.fromResult(TransportChecks.topicName(topic))
         yield* Effect.fromResult(TransportChecks.groupName(group))
@@ -343,7 +325,7 @@ export const make = (
         }
       })
 
-    const topicInfo = (topic: string): Effect.Effect<TopicInfo, TransportError> =>
+    const topicInfo = (topic: string): Effect.Effect<Transport.TopicInfo, Errors.TransportError> =>
       Effect.gen(function* () {
         yield* Effect.fromResult(TransportChecks.topicName(topic))
         const { state } = yield* call("topicInfo", topic, () => jsm.streams.info(streamName(topic)))
@@ -365,17 +347,20 @@ export const make = (
       subscribe,
       lag,
       topicInfo
-    } satisfies Transport
+    } satisfies Transport.Transport
   })
 
 /** The NATS transport as the `TransportService` of a layer; the connection closes with the layer. */
 export const layer = (
   options: NatsTransportOptions = {}
-): Layer.Layer<TransportService, TransportUnavailable | InvalidConfig> => Layer.effect(TransportService, make(options))
+): Layer.Layer<Transport.TransportService, Errors.TransportUnavailable | Errors.InvalidConfig> =>
+  Layer.effect(Transport.TransportService, make(options))
 
 /** Options for `Sluice.connect` that use NATS: `await Sluice.connect(nats({ servers }))`. */
 export const nats = (
   options: NatsTransportOptions = {}
-): { readonly transport: Layer.Layer<TransportService, TransportUnavailable | InvalidConfig> } => ({
+): {
+  readonly transport: Layer.Layer<Transport.TransportService, Errors.TransportUnavailable | Errors.InvalidConfig>
+} => ({
   transport: layer(options)
 })

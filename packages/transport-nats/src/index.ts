@@ -6,5 +6,4 @@
  *
  * Why: an application that imports the transport loads no test code.
  */
-export type { NatsTransportOptions } from "./NatsTransport.ts"
 export * as NatsTransport from "./NatsTransport.ts"

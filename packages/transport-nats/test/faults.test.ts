@@ -7,16 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import {
-  Bus,
-  type BusShape,
-  type ConsumeOptions,
-  type Message,
-  type OutgoingRecord,
-  Topic,
-  type Topic as TopicOf,
-  TransportUnavailable
-} from "@sluice/core"
+import { Bus, type Consumer, Errors, type Message, Topic, type Transport } from "@sluice/core"
 import { type Duration, Effect, Fiber, Schedule, Schema } from "effect"
 import { NatsTransport } from "../src/index.ts"
 import { NatsCluster, NatsServer } from "../src/testing/index.ts"
@@ -29,7 +20,7 @@ const Job = Schema.Struct({ id: Schema.String, n: Schema.Number })
 type Job = typeof Job.Type
 
 /** A topic whose message ids come from the values: a republished job is recognised as a duplicate. */
-const jobTopic = (name: string, replicas?: number): TopicOf.Topic<Job> =>
+const jobTopic = (name: string, replicas?: number): Topic.Topic<Job> =>
   Topic.make({ name, schema: Job, id: (job) => job.id, ...(replicas === undefined ? {} : { replicas }) })
 
 /** The JetStream stream of a topic. */
@@ -44,7 +35,7 @@ const chunks = <A>(values: ReadonlyArray<A>, size: number): Array<ReadonlyArray<
 const encoder = new TextEncoder()
 
 /** The record the Bus would send for `job`, for publishing through the raw transport. */
-const recordOf = (topic: TopicOf.Topic<Job>, job: Job): OutgoingRecord => ({
+const recordOf = (topic: Topic.Topic<Job>, job: Job): Transport.OutgoingRecord => ({
   topic: topic.name,
   id: job.id,
   headers: {},
@@ -78,7 +69,7 @@ class Tally {
   /** The attempt (delivery count) of that message when it arrived. */
   lastNewAttempt = 0
 
-  record(message: Message<Job>): void {
+  record(message: Message.Message<Job>): void {
     this.total++
     const before = this.deliveries.get(message.id) ?? 0
     if (before === 0) {
@@ -99,7 +90,7 @@ class Tally {
   }
 
   /** A consumer that records each message in this tally; the Bus acknowledges it after the handler. */
-  consume(bus: BusShape, topic: TopicOf.Topic<Job>, options: ConsumeOptions) {
+  consume(bus: Bus.BusShape, topic: Topic.Topic<Job>, options: Consumer.ConsumeOptions) {
     return bus.consume(topic, { maxInFlight: 500, ...options }, (message) => Effect.sync(() => this.record(message)))
   }
 }
@@ -109,7 +100,7 @@ class Tally {
  * the cluster formed has been seen to take more than the 5 s request timeout on a loaded machine (the stream's
  * own leader election), so a start that met `TransportUnavailable` is tried again, as a service would at start-up.
  */
-const consumeOnCluster = (tally: Tally, bus: BusShape, topic: TopicOf.Topic<Job>, options: ConsumeOptions) =>
+const consumeOnCluster = (tally: Tally, bus: Bus.BusShape, topic: Topic.Topic<Job>, options: Consumer.ConsumeOptions) =>
   tally.consume(bus, topic, options).pipe(
     Effect.retry({
       schedule: Schedule.spaced("500 millis"),
@@ -122,7 +113,7 @@ const consumeOnCluster = (tally: Tally, bus: BusShape, topic: TopicOf.Topic<Job>
  * A careful producer: publishes `values` in batches through the Bus, and retries a batch that failed (after
  * the Bus's own retries) with the same ids until it is confirmed, counting the failed attempts.
  */
-const carefulProducer = (bus: BusShape, topic: TopicOf.Topic<Job>, values: ReadonlyArray<Job>, batchSize: number) => {
+const carefulProducer = (bus: Bus.BusShape, topic: Topic.Topic<Job>, values: ReadonlyArray<Job>, batchSize: number) => {
   const state = {
     confirmed: new Set<string>(),
     /** When each batch was confirmed, in ms since the epoch. */
@@ -396,7 +387,7 @@ describe("NATS faults", () => {
           })
         )
         for (const outcome of [busSingle, busBatch, rawBatch])
-          expect(outcome.error).toBeInstanceOf(TransportUnavailable)
+          expect(outcome.error).toBeInstanceOf(Errors.TransportUnavailable)
         // One attempt waits for its confirmation, and for a stream lookup when no server answered: two request
         // timeouts. The Bus makes 6 attempts with about 3 s of backoff between them.
         expect(rawBatch.ms).toBeLessThan(2 * REQUEST_TIMEOUT_MS + 1_000)

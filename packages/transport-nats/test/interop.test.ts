@@ -14,7 +14,7 @@ import {
   jetstreamManager
 } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders } from "@nats-io/transport-node"
-import { Bus, type BusShape, DeadLetter, type GroupLag, type Message, StartPosition, Topic } from "@sluice/core"
+import { Bus, DeadLetter, type Message, StartPosition, Topic, type Transport } from "@sluice/core"
 import { Effect, Logger, Queue, Schema, type Scope, Stream } from "effect"
 import { afterAll } from "vitest"
 import { NatsTransport } from "../src/index.ts"
@@ -90,16 +90,21 @@ const eventually = <E>(what: string, check: Effect.Effect<boolean, E>, timeoutMs
     return expect.fail(`expected ${what} within ${timeoutMs} ms`)
   })
 
-const lagIs = (bus: BusShape, topic: Topic.Topic<Order>, group: string, expected: Omit<GroupLag, "missed">) =>
+const lagIs = (
+  bus: Bus.BusShape,
+  topic: Topic.Topic<Order>,
+  group: string,
+  expected: Omit<Transport.GroupLag, "missed">
+) =>
   bus.lag(topic, group).pipe(
     Effect.map((lag) => lag.pending === expected.pending && lag.inFlight === expected.inFlight),
     Effect.orElseSucceed(() => false)
   )
 
 /** A consumer of `topic` in `group` whose handler hands every message to the returned queue. */
-const consumeInto = (bus: BusShape, topic: Topic.Topic<Order>, group: string) =>
+const consumeInto = (bus: Bus.BusShape, topic: Topic.Topic<Order>, group: string) =>
   Effect.gen(function* () {
-    const received = yield* Queue.unbounded<Message<Order>>()
+    const received = yield* Queue.unbounded<Message.Message<Order>>()
     yield* bus.consume(topic, { group, stopTimeout: "1 second" }, (message) => Queue.offer(received, message))
     return received
   })

@@ -10,7 +10,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import type { Delivery, OutgoingRecord, Transport } from "@sluice/core"
+import type { Transport } from "@sluice/core"
 import { Effect, Exit, Fiber, Stream } from "effect"
 import { NatsTransport } from "../src/index.ts"
 import { NatsServer } from "../src/testing/index.ts"
@@ -20,7 +20,7 @@ let counter = 0
 const uniqueTopic = (label: string) => `pulls.${Date.now().toString(36)}.${label}-${++counter}`
 const encoder = new TextEncoder()
 
-const records = (topic: string, count: number): Array<OutgoingRecord> =>
+const records = (topic: string, count: number): Array<Transport.OutgoingRecord> =>
   Array.from({ length: count }, (_, i) => ({
     topic,
     id: `${topic}-${i + 1}`,
@@ -29,7 +29,7 @@ const records = (topic: string, count: number): Array<OutgoingRecord> =>
   }))
 
 /** Publishes `count` messages in batches of 100. */
-const publish = (transport: Transport, topic: string, count: number) =>
+const publish = (transport: Transport.Transport, topic: string, count: number) =>
   Effect.forEach(
     Array.from({ length: Math.ceil(count / 100) }, (_, i) => records(topic, count).slice(i * 100, (i + 1) * 100)),
     (batch) => transport.publish(batch),
@@ -44,7 +44,7 @@ describe("NATS pulls", () => {
         const transport = yield* NatsTransport.make({ ...server.connectTarget, pullExpires: "2 seconds" })
         const topic = uniqueTopic("expired")
         yield* transport.ensureTopic({ name: topic })
-        const received: Array<Delivery> = []
+        const received: Array<Transport.Delivery> = []
         const deliveries = yield* transport.subscribe({ topic, group: "g", maxInFlight: 10 })
         yield* Effect.forkScoped(
           Stream.runForEach(deliveries, (d) =>

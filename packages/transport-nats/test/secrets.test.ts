@@ -17,7 +17,7 @@ import { nkeys } from "@nats-io/transport-node"
 import { Bus, Sluice, StartPosition, Topic } from "@sluice/core"
 import { Cause, Effect, Exit, Layer, Logger, References, Schema, type Scope, Stream } from "effect"
 import { afterAll } from "vitest"
-import { NatsTransport, type NatsTransportOptions } from "../src/index.ts"
+import { NatsTransport } from "../src/index.ts"
 import { NatsServer } from "../src/testing/index.ts"
 
 // ---------------------------------------------------------------------------
@@ -257,7 +257,7 @@ const expectConnectFailure = (error: unknown, why: RegExp) => {
   expect((error as Error).message).toMatch(why)
 }
 
-const connectWith = (options: NatsTransportOptions) =>
+const connectWith = (options: NatsTransport.NatsTransportOptions) =>
   NatsTransport.make({ ...options, connectionOptions: { timeout: 3_000, ...options.connectionOptions } })
 
 const Note = Schema.Struct({ text: Schema.String })
@@ -351,7 +351,7 @@ describe("NATS secrets: a failed connection", () => {
       { servers, nkeySeed: foreignSeed },
       { servers, credentialsFile },
       { servers: `nats://${USER}:${PASSWORD}@${servers}` }
-    ] satisfies Array<NatsTransportOptions>) {
+    ] satisfies Array<NatsTransport.NatsTransportOptions>) {
       const { exit, captured } = await attempt(connectWith(options))
       expectConnectFailure(failureOf(exit, captured), /refused/i)
     }
@@ -363,7 +363,7 @@ describe("NATS secrets: a failed connection", () => {
       { servers: tokenServer.url, token: WRONG_TOKEN },
       { servers: nkeyServer.url, credentialsFile },
       { servers: `nats://${USER}:${PASSWORD}@127.0.0.1:${closedPort}` }
-    ] satisfies Array<NatsTransportOptions>) {
+    ] satisfies Array<NatsTransport.NatsTransportOptions>) {
       const { result: error, captured } = await capturing(() =>
         Sluice.connect(NatsTransport.nats(options)).then(
           async (client) => {
@@ -385,7 +385,7 @@ describe("NATS secrets: a failed connection", () => {
 })
 
 describe("NATS secrets: a working connection", () => {
-  const authenticated: ReadonlyArray<readonly [string, () => NatsTransportOptions]> = [
+  const authenticated: ReadonlyArray<readonly [string, () => NatsTransport.NatsTransportOptions]> = [
     ["a password", () => ({ servers: userServer.url, user: USER, pass: PASSWORD })],
     ["a token", () => ({ servers: tokenServer.url, token: TOKEN })],
     ["an nkey seed", () => ({ servers: nkeyServer.url, nkeySeed: decoder.decode(allowedUser.getSeed()) })]
@@ -444,7 +444,7 @@ describe("NATS secrets: a working connection", () => {
 
   it("a debug flag slipped into connectionOptions prints no CONNECT frame and no password", async () => {
     // `debug` is left out of the options' type because nats.js would print every frame, CONNECT included.
-    const smuggled = { debug: true } as unknown as NonNullable<NatsTransportOptions["connectionOptions"]>
+    const smuggled = { debug: true } as unknown as NonNullable<NatsTransport.NatsTransportOptions["connectionOptions"]>
     const { exit, captured } = await attempt(
       Effect.gen(function* () {
         const transport = yield* connectWith({

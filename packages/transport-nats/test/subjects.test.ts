@@ -11,16 +11,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import {
-  Bus,
-  InvalidName,
-  type Message,
-  type OutgoingRecord,
-  PayloadTooLarge,
-  StartPosition,
-  Topic,
-  type Transport
-} from "@sluice/core"
+import { Bus, Errors, type Message, StartPosition, Topic, type Transport } from "@sluice/core"
 import { Effect, Exit, Logger, Schema, Scope, Stream } from "effect"
 import { afterAll } from "vitest"
 import { NatsTransport } from "../src/index.ts"
@@ -111,9 +102,9 @@ const label = (value: string): string =>
   value.length > 40 ? `${JSON.stringify(value.slice(0, 12))}… (${value.length} characters)` : JSON.stringify(value)
 
 /** Checks that `error` is the refusal of `hostile` as a name of `kind`, and that its message is one safe line. */
-const expectRefused = (error: unknown, kind: InvalidName["kind"], hostile: Hostile, where = "the refusal") => {
-  expect(error, where).toBeInstanceOf(InvalidName)
-  const refusal = error as InvalidName
+const expectRefused = (error: unknown, kind: Errors.InvalidName["kind"], hostile: Hostile, where = "the refusal") => {
+  expect(error, where).toBeInstanceOf(Errors.InvalidName)
+  const refusal = error as Errors.InvalidName
   expect(refusal.kind, where).toBe(kind)
   expect(refusal.value, where).toBe(hostile.name)
   expect(refusal.message, where).toMatch(hostile.reason)
@@ -195,7 +186,7 @@ const world = Effect.gen(function* () {
     [1, 2].map((n) => ({ orderId: `p-${n}`, total: n }))
   )
 
-  const received: Record<string, Array<Message<Order>>> = { "orders.created": [], "orders.paid": [] }
+  const received: Record<string, Array<Message.Message<Order>>> = { "orders.created": [], "orders.paid": [] }
   for (const topic of [created, paid]) {
     yield* Stream.unwrap(bus.subscribe(topic, { group: "watcher", start: StartPosition.all })).pipe(
       Stream.runForEach((message) =>
@@ -273,10 +264,10 @@ const eventually = <E>(what: string, check: Effect.Effect<boolean, E>, timeoutMs
 
 /** Each transport operation a topic name reaches, failing with what it failed with. */
 const topicOperations = (
-  transport: Transport,
+  transport: Transport.Transport,
   name: string
 ): ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> => {
-  const record = (topic: string): OutgoingRecord => ({
+  const record = (topic: string): Transport.OutgoingRecord => ({
     topic,
     id: "hostile-1",
     headers: {},
@@ -454,7 +445,7 @@ describe("NATS subjects: keys", () => {
 
 describe("NATS subjects: payload size", () => {
   /** A record of `size` payload bytes, with a key and headers, for `topic`. */
-  const recordOf = (topic: string, id: string, size: number): OutgoingRecord => ({
+  const recordOf = (topic: string, id: string, size: number): Transport.OutgoingRecord => ({
     topic,
     id,
     key: "k".repeat(256),
@@ -494,7 +485,7 @@ describe("NATS subjects: payload size", () => {
 
       for (const size of [limit + 1, SMALL_MAX_PAYLOAD, SMALL_MAX_PAYLOAD + 1, 1024 * 1024 + 1]) {
         const error = yield* Effect.flip(transport.publish([recordOf(big.name, `size-${size}`, size)]))
-        expect(error).toBeInstanceOf(PayloadTooLarge)
+        expect(error).toBeInstanceOf(Errors.PayloadTooLarge)
         expect(error).toMatchObject({ _tag: "PayloadTooLarge", topic: big.name, size, limit })
         expect(error.message).toContain(`${size} bytes`)
         expect(error.message).toContain(`limit of ${limit} bytes`)
@@ -508,7 +499,7 @@ describe("NATS subjects: payload size", () => {
       const value = { blob: "b".repeat(limit) }
       const fromBus = yield* Effect.flip(bus.publish(big, value))
       expect(fromBus).toMatchObject({ _tag: "PayloadTooLarge", topic: big.name, limit })
-      expect((fromBus as PayloadTooLarge).size).toBe(encoder.encode(JSON.stringify(value)).byteLength)
+      expect((fromBus as Errors.PayloadTooLarge).size).toBe(encoder.encode(JSON.stringify(value)).byteLength)
 
       // Nothing reached the server: no message routed, the stream holds the two messages from before.
       expect(yield* routing.stop).toEqual([])
@@ -553,7 +544,7 @@ describe("NATS subjects: payload size", () => {
         )
         expect(error._tag).toBe("PayloadTooLarge")
         // The error is consistent: the size it reports is above the limit it reports.
-        const tooLarge = error as PayloadTooLarge
+        const tooLarge = error as Errors.PayloadTooLarge
         expect(tooLarge.size, tooLarge.message).toBeGreaterThan(tooLarge.limit)
       }
 

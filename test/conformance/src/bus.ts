@@ -4,7 +4,7 @@
  * with work in flight.
  */
 import { describe, expect } from "@effect/vitest"
-import { Bus, DeadLetter, type Delivery, type Message, Topic, type Transport } from "@sluice/core"
+import { Bus, DeadLetter, type Message, Topic, type Transport } from "@sluice/core"
 import { Deferred, Effect, Exit, Fiber, Schema, Scope, Stream } from "effect"
 import { ackEach, type Harness, subscribe, text, uniqueGroup, uniqueTopic, waits } from "./harness.ts"
 
@@ -23,7 +23,7 @@ export const busTests = (h: Harness) => {
   const { receivedAtLeast } = waits(h)
 
   /** Reads the dead letters of `topic` straight from the transport. */
-  const deadLetters = (transport: Transport, topic: string, count: number) =>
+  const deadLetters = (transport: Transport.Transport, topic: string, count: number) =>
     Effect.gen(function* () {
       const letters = Topic.deadLetterOf(topic)
       const subscriber = yield* subscribe(transport, { topic: letters, group: uniqueGroup("dl") }, ackEach)
@@ -32,7 +32,7 @@ export const busTests = (h: Harness) => {
       return subscriber.received
     })
 
-  const expectDeadLettered = (letters: ReadonlyArray<Delivery>, topic: string) => {
+  const expectDeadLettered = (letters: ReadonlyArray<Transport.Delivery>, topic: string) => {
     const sent = undecodable(topic)
     expect(letters.map((d) => d.headers[DeadLetter.Headers.id])).toEqual(sent.map((r) => r.id))
     letters.forEach((letter, i) => {
@@ -80,7 +80,7 @@ export const busTests = (h: Harness) => {
         const bus = Bus.make(transport)
         const topic = Topic.make({ name: uniqueTopic("bus-subscribe-decode"), schema: Job })
         const group = uniqueGroup()
-        const emitted: Array<Message<Job>> = []
+        const emitted: Array<Message.Message<Job>> = []
         yield* Stream.unwrap(bus.subscribe(topic, { group })).pipe(
           Stream.runForEach((message) =>
             Effect.andThen(
@@ -145,7 +145,7 @@ export const busTests = (h: Harness) => {
           )
           const scope = yield* Scope.make()
           const messages = yield* bus.subscribe(topic, { group, ackWait: "1 hour" }).pipe(Scope.provide(scope))
-          const emitted: Array<Message<Job>> = []
+          const emitted: Array<Message.Message<Job>> = []
           const reading = yield* messages.pipe(
             Stream.runForEach((message) => Effect.sync(() => emitted.push(message))),
             Effect.forkChild
@@ -269,7 +269,7 @@ const gatedHandler = Effect.sync(() => {
     started,
     finished,
     open: (n: number) => Effect.asVoid(Deferred.succeed(gate(n), undefined)),
-    handler: (message: Message<Job>) =>
+    handler: (message: Message.Message<Job>) =>
       Effect.gen(function* () {
         started.push(message.payload.n)
         yield* Deferred.await(gate(message.payload.n))

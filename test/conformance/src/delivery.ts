@@ -4,7 +4,7 @@
  * bound.
  */
 import { describe, expect } from "@effect/vitest"
-import type { Delivery } from "@sluice/core"
+import type { Transport } from "@sluice/core"
 import { Effect } from "effect"
 import {
   bodies,
@@ -18,7 +18,7 @@ import {
   waits
 } from "./harness.ts"
 
-const attemptsOf = (received: ReadonlyArray<Delivery>, body: string): Array<number> =>
+const attemptsOf = (received: ReadonlyArray<Transport.Delivery>, body: string): Array<number> =>
   received.filter((d) => new TextDecoder().decode(d.payload) === body).map((d) => d.attempt)
 
 export const deliveryTests = (h: Harness) => {
@@ -37,7 +37,7 @@ export const deliveryTests = (h: Harness) => {
         yield* receivedAtLeast(subscriber, 3)
         yield* h.settle
         expect(subscriber.received.map((d) => d.attempt)).toEqual([1, 2, 3])
-        const [first, ...rest] = subscriber.received as [Delivery, ...Array<Delivery>]
+        const [first, ...rest] = subscriber.received as [Transport.Delivery, ...Array<Transport.Delivery>]
         for (const d of rest) {
           expect(d.sequence).toBe(first.sequence)
           expect(d.id).toBe(first.id)
@@ -58,7 +58,7 @@ export const deliveryTests = (h: Harness) => {
           yield* receivedAtLeast(subscriber, i)
           yield* h.settle
           expect(subscriber.received).toHaveLength(i)
-          const latest = subscriber.received[i - 1] as Delivery
+          const latest = subscriber.received[i - 1] as Transport.Delivery
           expect(latest.sequence).toBe(i)
           yield* latest.ack
         }
@@ -97,7 +97,7 @@ export const deliveryTests = (h: Harness) => {
           return record(topic, `${key}-${i}`, { key })
         })
         yield* transport.publish(sent)
-        const done: Array<Delivery> = []
+        const done: Array<Transport.Delivery> = []
         const subscriber = yield* subscribe(transport, { topic, group: uniqueGroup(), maxInFlight: 1 }, (d) =>
           d.sequence % 4 === 0 && d.attempt === 1
             ? d.nak()
@@ -170,7 +170,7 @@ export const deliveryTests = (h: Harness) => {
         yield* transport.publish([record(topic, "long-job")])
         const subscriber = yield* subscribe(transport, { topic, group, ackWait: "1 second" })
         yield* receivedAtLeast(subscriber, 1)
-        const delivery = subscriber.received[0] as Delivery
+        const delivery = subscriber.received[0] as Transport.Delivery
         // Two ack waits of work, reporting progress every half ack wait.
         for (let i = 0; i < 4; i++) {
           yield* h.advance("500 millis")

@@ -4,7 +4,7 @@
  * subscriptions, closing many subscriptions at once, and lag.
  */
 import { describe, expect } from "@effect/vitest"
-import { type Delivery, StartPosition } from "@sluice/core"
+import { StartPosition, type Transport } from "@sluice/core"
 import { Clock, Effect, Exit, Scope, Stream } from "effect"
 import {
   ackEach,
@@ -193,7 +193,7 @@ export const groupTests = (h: Harness) => {
         const first = yield* subscribe(transport, { topic, group, ackWait: "1 second" })
         yield* receivedAtLeast(first, 1)
         yield* first.close
-        yield* (first.received[0] as Delivery).ack
+        yield* (first.received[0] as Transport.Delivery).ack
         const second = yield* subscribe(transport, { topic, group, ackWait: "1 second" }, ackEach)
         yield* h.advance("1500 millis")
         yield* h.settle
@@ -210,7 +210,7 @@ export const groupTests = (h: Harness) => {
         const subscription = yield* Scope.make()
         const deliveries = yield* transport.subscribe({ topic, group: uniqueGroup() }).pipe(Scope.provide(subscription))
         // Read in a fiber of the test's scope, which outlives the subscription's.
-        const received: Array<Delivery> = []
+        const received: Array<Transport.Delivery> = []
         const reader = yield* Effect.forkScoped(
           Stream.runForEach(deliveries, (delivery) => Effect.sync(() => received.push(delivery)))
         )
@@ -284,7 +284,7 @@ export const groupTests = (h: Harness) => {
 
         yield* receivedAtLeast(subscriber, 2)
         yield* lagIs(3, 2)
-        yield* (subscriber.received[0] as Delivery).ack
+        yield* (subscriber.received[0] as Transport.Delivery).ack
         yield* receivedAtLeast(subscriber, 3)
         yield* lagIs(2, 2)
         yield* Effect.forEach(subscriber.received.slice(1, 3), (d) => d.ack, { discard: true })

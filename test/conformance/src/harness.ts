@@ -5,16 +5,7 @@
  * what they receive.
  */
 import { expect, it } from "@effect/vitest"
-import type {
-  Delivery,
-  GroupLag,
-  OutgoingRecord,
-  SubscriptionOptions,
-  TopicInfo,
-  Transport,
-  TransportError,
-  TransportFeatures
-} from "@sluice/core"
+import type { Errors, Transport } from "@sluice/core"
 import { Cause, Duration, Effect, Fiber, type Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 
@@ -23,8 +14,8 @@ const DEFAULT_WITHIN: Duration.Input = "10 seconds"
 
 /** The transport under test, and the time helpers that suit it. */
 export interface Harness {
-  readonly make: Effect.Effect<Transport, unknown, Scope.Scope>
-  readonly features: TransportFeatures
+  readonly make: Effect.Effect<Transport.Transport, unknown, Scope.Scope>
+  readonly features: Transport.TransportFeatures
   /** Registers one test: `it.effect` (TestClock) when the transport follows the Effect clock, `it.live` otherwise. */
   readonly test: (name: string, body: () => Effect.Effect<void, unknown, Scope.Scope>, timeout?: number) => void
   /** Lets `duration` pass: moves the TestClock, or sleeps for real. */
@@ -35,12 +26,19 @@ export interface Harness {
    * The lag of a group, as the suite compares it: a transport that does not count what retention removes
    * (`features.countsRemovals` false) must report `missed` as `undefined`, which is then compared as 0.
    */
-  readonly lag: (transport: Transport, topic: string, group: string) => Effect.Effect<GroupLag, TransportError>
+  readonly lag: (
+    transport: Transport.Transport,
+    topic: string,
+    group: string
+  ) => Effect.Effect<Transport.GroupLag, Errors.TransportError>
   /**
    * What a topic holds, as the suite compares it: a transport that does not count what retention removes
    * must report `expired` and `discarded` as `undefined`, which are then compared as 0.
    */
-  readonly topicInfo: (transport: Transport, topic: string) => Effect.Effect<TopicInfo, TransportError>
+  readonly topicInfo: (
+    transport: Transport.Transport,
+    topic: string
+  ) => Effect.Effect<Transport.TopicInfo, Errors.TransportError>
   /** What a count of removed messages is compared as: `count` itself, or 0 where the transport does not count. */
   readonly removed: (count: number) => number
   /**
@@ -55,8 +53,8 @@ export interface Harness {
 }
 
 export const makeHarness = (
-  make: Effect.Effect<Transport, unknown, Scope.Scope>,
-  features: TransportFeatures
+  make: Effect.Effect<Transport.Transport, unknown, Scope.Scope>,
+  features: Transport.TransportFeatures
 ): Harness => {
   const virtual = features.virtualTime
   const tester = virtual ? it.effect : it.live
@@ -108,15 +106,15 @@ export const makeHarness = (
   const test = (name: string, body: () => Effect.Effect<void, unknown, Scope.Scope>, timeout?: number) =>
     tester(name, body, timeout ?? (virtual ? 30_000 : 40_000))
 
-  const lag = (transport: Transport, topic: string, group: string) =>
-    Effect.map(transport.lag(topic, group), (found): GroupLag => {
+  const lag = (transport: Transport.Transport, topic: string, group: string) =>
+    Effect.map(transport.lag(topic, group), (found): Transport.GroupLag => {
       if (features.countsRemovals) return found
       expect(found.missed, "missed, which this transport does not count").toBeUndefined()
       return { ...found, missed: 0 }
     })
 
-  const topicInfo = (transport: Transport, topic: string) =>
-    Effect.map(transport.topicInfo(topic), (found): TopicInfo => {
+  const topicInfo = (transport: Transport.Transport, topic: string) =>
+    Effect.map(transport.topicInfo(topic), (found): Transport.TopicInfo => {
       if (features.countsRemovals) return found
       expect(found.expired, "expired, which this transport does not count").toBeUndefined()
       expect(found.discarded, "discarded, which this transport does not count").toBeUndefined()
@@ -154,7 +152,7 @@ export const record = (
   topic: string,
   body: string,
   extra: { readonly id?: string; readonly key?: string; readonly headers?: Record<string, string> } = {}
-): OutgoingRecord => ({
+): Transport.OutgoingRecord => ({
   topic,
   id: extra.id ?? `${body}-${RUN_TOKEN}-${++counter}`,
   key: extra.key,
@@ -163,22 +161,22 @@ export const record = (
 })
 
 /** Records `prefix-0` … `prefix-(count-1)`. */
-export const records = (topic: string, count: number, prefix = "m"): Array<OutgoingRecord> =>
+export const records = (topic: string, count: number, prefix = "m"): Array<Transport.OutgoingRecord> =>
   Array.from({ length: count }, (_, i) => record(topic, `${prefix}-${i}`))
 
 /** The header that marks the probe messages used to see that a broadcast subscription is live. */
 const PROBE_HEADER = "conformance-probe"
 
 /** Deliveries without the probes. */
-export const withoutProbes = (deliveries: ReadonlyArray<Delivery>): Array<Delivery> =>
+export const withoutProbes = (deliveries: ReadonlyArray<Transport.Delivery>): Array<Transport.Delivery> =>
   deliveries.filter((d) => d.headers[PROBE_HEADER] === undefined)
 
 /** The payload texts of deliveries (probes left out). */
-export const bodies = (deliveries: ReadonlyArray<Delivery>): Array<string> =>
+export const bodies = (deliveries: ReadonlyArray<Transport.Delivery>): Array<string> =>
   withoutProbes(deliveries).map((d) => text(d.payload))
 
 /** The sequences of deliveries (probes left out). */
-export const sequences = (deliveries: ReadonlyArray<Delivery>): Array<number> =>
+export const sequences = (deliveries: ReadonlyArray<Transport.Delivery>): Array<number> =>
   withoutProbes(deliveries).map((d) => d.sequence)
 
 // ---------------------------------------------------------------------------
@@ -186,11 +184,11 @@ export const sequences = (deliveries: ReadonlyArray<Delivery>): Array<number> =>
 
 /** A running subscription that records every delivery, in arrival order. */
 export interface Subscriber {
-  readonly options: SubscriptionOptions
+  readonly options: Transport.SubscriptionOptions
   /** Every delivery, redeliveries included, in arrival order. */
-  readonly received: Array<Delivery>
+  readonly received: Array<Transport.Delivery>
   /** The subscription's failure, when its stream failed. */
-  readonly failure: () => Cause.Cause<TransportError> | undefined
+  readonly failure: () => Cause.Cause<Errors.TransportError> | undefined
   /** Ends the subscription (closes its stream's scope); settles nothing. */
   readonly close: Effect.Effect<void>
 }
@@ -201,13 +199,13 @@ export interface Subscriber {
  * a settlement in half.
  */
 export const subscribe = (
-  transport: Transport,
-  options: SubscriptionOptions,
-  onDelivery: (delivery: Delivery) => Effect.Effect<void, TransportError> = () => Effect.void
+  transport: Transport.Transport,
+  options: Transport.SubscriptionOptions,
+  onDelivery: (delivery: Transport.Delivery) => Effect.Effect<void, Errors.TransportError> = () => Effect.void
 ): Effect.Effect<Subscriber, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const received: Array<Delivery> = []
-    let failure: Cause.Cause<TransportError> | undefined
+    const received: Array<Transport.Delivery> = []
+    let failure: Cause.Cause<Errors.TransportError> | undefined
     const fiber = yield* transport.subscribe(options).pipe(
       Effect.flatMap(
         Stream.runForEach((delivery) =>
@@ -237,7 +235,7 @@ export const subscribe = (
   })
 
 /** Settles as a careful consumer does: ack each delivery as it arrives. */
-export const ackEach = (delivery: Delivery): Effect.Effect<void, TransportError> => delivery.ack
+export const ackEach = (delivery: Transport.Delivery): Effect.Effect<void, Errors.TransportError> => delivery.ack
 
 /** Fails the test at once when the subscription failed; otherwise whether `predicate` holds. */
 const alive = (subscriber: Subscriber, predicate: () => boolean): Effect.Effect<boolean> =>
@@ -265,7 +263,7 @@ export const waits = (h: Harness) => {
   const receivedSuch = (
     subscriber: Subscriber,
     what: string,
-    predicate: (received: ReadonlyArray<Delivery>) => boolean,
+    predicate: (received: ReadonlyArray<Transport.Delivery>) => boolean,
     within?: Duration.Input
   ) =>
     h.eventually(
@@ -275,7 +273,7 @@ export const waits = (h: Harness) => {
     )
 
   /** Waits until the group exists on the broker (its lag can be read). */
-  const groupExists = (transport: Transport, topic: string, group: string) =>
+  const groupExists = (transport: Transport.Transport, topic: string, group: string) =>
     h.eventually(
       `group ${group} to exist on ${topic}`,
       transport.lag(topic, group).pipe(
@@ -288,7 +286,7 @@ export const waits = (h: Harness) => {
    * Waits until a broadcast subscription is live: publishes probe messages until one arrives. Everything
    * published after this returns reaches the subscriber.
    */
-  const broadcastLive = (transport: Transport, subscriber: Subscriber) =>
+  const broadcastLive = (transport: Transport.Transport, subscriber: Subscriber) =>
     Effect.gen(function* () {
       const topic = subscriber.options.topic
       const probes = () => subscriber.received.filter((d) => d.headers[PROBE_HEADER] !== undefined).length

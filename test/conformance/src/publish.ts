@@ -3,7 +3,7 @@
  * subscribers at once, isolation of topics, and what a confirmation promises.
  */
 import { describe, expect } from "@effect/vitest"
-import type { OutgoingRecord, PublishReceipt } from "@sluice/core"
+import type { Transport } from "@sluice/core"
 import { Clock, Effect, Fiber } from "effect"
 import {
   ackEach,
@@ -29,7 +29,7 @@ export const publishTests = (h: Harness) => {
         const topic = uniqueTopic("intact")
         yield* transport.ensureTopic({ name: topic })
         const binary = new Uint8Array(256).map((_, i) => i)
-        const sent: Array<OutgoingRecord> = [
+        const sent: Array<Transport.OutgoingRecord> = [
           {
             topic,
             id: "order-1.created",
@@ -48,13 +48,13 @@ export const publishTests = (h: Harness) => {
 
         expect(subscriber.received).toHaveLength(3)
         subscriber.received.forEach((delivery, i) => {
-          const original = sent[i] as OutgoingRecord
+          const original = sent[i] as Transport.OutgoingRecord
           expect(delivery.topic).toBe(topic)
           expect(delivery.id).toBe(original.id)
           expect(delivery.key).toBe(original.key)
           expect(Array.from(delivery.payload)).toEqual(Array.from(original.payload))
           expect(delivery.headers).toMatchObject(original.headers)
-          expect(delivery.sequence).toBe((receipts[i] as PublishReceipt).sequence)
+          expect(delivery.sequence).toBe((receipts[i] as Transport.PublishReceipt).sequence)
           expect(delivery.attempt).toBe(1)
           // Stored between the publish and the receipt, on the clock the transport follows (1 s of slack for a server's clock).
           expect(delivery.publishedAt).toBeGreaterThanOrEqual(before - 1000)
@@ -175,7 +175,7 @@ export const publishTests = (h: Harness) => {
           Array.from({ length: publishers }, (_, p) => p),
           (p) =>
             Effect.gen(function* () {
-              const mine: Array<PublishReceipt> = []
+              const mine: Array<Transport.PublishReceipt> = []
               // Batches of 1 to 5 records, so single publishes and batches interleave.
               for (let i = 0; i < perPublisher; ) {
                 const size = Math.min(1 + ((p + i) % 5), perPublisher - i)

@@ -12,7 +12,7 @@ import { ackEach, type Harness, records, subscribe, uniqueGroup, uniqueTopic, wa
 /** A broker the suite may kill and restart. */
 export interface RestartableBroker {
   /** Makes a transport on that broker. */
-  readonly make: Effect.Effect<Transport, unknown, Scope.Scope>
+  readonly make: Effect.Effect<Transport.Transport, unknown, Scope.Scope>
   /** Kills the broker (as a crash would) and starts it again on the same storage; resolves once it accepts clients. */
   readonly restart: () => Promise<void>
 }

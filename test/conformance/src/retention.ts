@@ -3,7 +3,7 @@
  * policy, and the dedup window by message id.
  */
 import { describe, expect } from "@effect/vitest"
-import type { OutgoingRecord } from "@sluice/core"
+import type { Transport } from "@sluice/core"
 import { Effect } from "effect"
 import {
   ackEach,
@@ -20,7 +20,7 @@ import {
 import { failureOf } from "./outcome.ts"
 
 /** A record whose payload is `size` bytes. */
-const sized = (topic: string, label: string, size: number): OutgoingRecord => ({
+const sized = (topic: string, label: string, size: number): Transport.OutgoingRecord => ({
   ...record(topic, label),
   payload: new Uint8Array(size).fill(label.charCodeAt(label.length - 1))
 })

@@ -7,7 +7,7 @@
  * `SLUICE_STRESS=N` repeats the whole suite N times.
  */
 import { describe } from "@effect/vitest"
-import type { Transport, TransportFeatures } from "@sluice/core"
+import type { Transport } from "@sluice/core"
 import type { Effect, Scope } from "effect"
 import { broadcastTests } from "./broadcast.ts"
 import { busTests } from "./bus.ts"
@@ -39,8 +39,8 @@ const stressRuns = (): number => {
  */
 export const transportSuite = (
   name: string,
-  make: Effect.Effect<Transport, unknown, Scope.Scope>,
-  features: TransportFeatures,
+  make: Effect.Effect<Transport.Transport, unknown, Scope.Scope>,
+  features: Transport.TransportFeatures,
   broker?: RestartableBroker
 ): void => {
   if (features.durable && broker === undefined)

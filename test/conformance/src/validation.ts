@@ -4,7 +4,7 @@
  * do not exist. A refused operation reads and writes nothing.
  */
 import { describe, expect } from "@effect/vitest"
-import type { OutgoingRecord, Transport } from "@sluice/core"
+import type { Transport } from "@sluice/core"
 import { Effect } from "effect"
 import {
   ackEach,
@@ -23,7 +23,10 @@ export const validationTests = (h: Harness) => {
   const { receivedAtLeast, groupExists } = waits(h)
 
   /** Every operation of the port that takes a topic name, applied to `name`. */
-  const topicOperations = (transport: Transport, name: string): Record<string, Effect.Effect<unknown, unknown>> => ({
+  const topicOperations = (
+    transport: Transport.Transport,
+    name: string
+  ): Record<string, Effect.Effect<unknown, unknown>> => ({
     ensureTopic: transport.ensureTopic({ name }),
     publish: transport.publish([record(name, "x")]),
     "subscribe to a group": Effect.scoped(transport.subscribe({ topic: name, group: "g" })),
@@ -110,8 +113,8 @@ export const validationTests = (h: Harness) => {
           const transport = yield* h.make
           const topic = uniqueTopic("record-names")
           yield* transport.ensureTopic({ name: topic })
-          const good = (): OutgoingRecord => record(topic, "good")
-          const bad: Array<[string, OutgoingRecord]> = [
+          const good = (): Transport.OutgoingRecord => record(topic, "good")
+          const bad: Array<[string, Transport.OutgoingRecord]> = [
             ["key", { ...good(), key: "order-1\r\nx-injected: 1" }],
             ["message id", { ...good(), id: "id\n2" }],
             ["message id", { ...good(), id: "" }],
@@ -140,12 +143,12 @@ export const validationTests = (h: Harness) => {
         const topic = uniqueTopic("payload-size")
         yield* transport.ensureTopic({ name: topic })
         const limit = transport.features.maxPayloadBytes
-        const big: OutgoingRecord = { ...record(topic, "big"), payload: new Uint8Array(limit + 1) }
+        const big: Transport.OutgoingRecord = { ...record(topic, "big"), payload: new Uint8Array(limit + 1) }
         const error = yield* failureOf(h, "an oversized publish", transport.publish([big]))
         expect(error).toMatchObject({ _tag: "PayloadTooLarge", topic, size: limit + 1, limit })
         expect(yield* transport.topicInfo(topic)).toMatchObject({ messages: 0 })
         // Half the limit is fine.
-        const half: OutgoingRecord = {
+        const half: Transport.OutgoingRecord = {
           ...record(topic, "half"),
           payload: new Uint8Array(Math.floor(limit / 2)).fill(7)
         }

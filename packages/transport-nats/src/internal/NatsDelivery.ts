@@ -9,7 +9,7 @@
  * turn's other commands; a nak waits for the server, so that no pull made after it overtakes it.
  */
 import type { Msg } from "@nats-io/transport-node"
-import type { Delivery, TransportError } from "@sluice/core"
+import type { Errors, Transport } from "@sluice/core"
 import { type Duration, Effect } from "effect"
 import type { AckSubjectInfo } from "./ackSubject.ts"
 import { millis } from "./durations.ts"
@@ -44,7 +44,7 @@ const WORKING = encoder.encode("+WPI")
  * (JetStream acks are fire-and-forget; a lost one means a redelivery, never a loss), and frees its place in
  * the subscriber's in-flight bound. Its headers are decoded when first read: many handlers never do.
  */
-export class NatsDelivery implements Delivery {
+export class NatsDelivery implements Transport.Delivery {
   readonly topic: string
   readonly sequence: number
   readonly payload: Uint8Array
@@ -91,7 +91,7 @@ export class NatsDelivery implements Delivery {
     return this.#labels
   }
 
-  get ack(): Effect.Effect<void, TransportError> {
+  get ack(): Effect.Effect<void, Errors.TransportError> {
     return Effect.suspend(() => this.#sendOnce("ack"))
   }
 
@@ -99,7 +99,7 @@ export class NatsDelivery implements Delivery {
    * The nak waits for the server's confirmation before the subscriber pulls again: the server queues
    * settlements, and a pull it saw first would deliver a later message before this one.
    */
-  nak(delay?: Duration.Input): Effect.Effect<void, TransportError> {
+  nak(delay?: Duration.Input): Effect.Effect<void, Errors.TransportError> {
     const payload =
       delay === undefined
         ? "-NAK"
@@ -118,11 +118,11 @@ export class NatsDelivery implements Delivery {
     })
   }
 
-  get term(): Effect.Effect<void, TransportError> {
+  get term(): Effect.Effect<void, Errors.TransportError> {
     return Effect.suspend(() => this.#sendOnce("term"))
   }
 
-  get working(): Effect.Effect<void, TransportError> {
+  get working(): Effect.Effect<void, Errors.TransportError> {
     return Effect.try({
       try: () => {
         this.#host.send(this.#ackSubject, WORKING)
@@ -137,7 +137,7 @@ export class NatsDelivery implements Delivery {
    * term reason is ignored by nats-server 2.9, which then redelivers the message. Either is sent without
    * waiting for the server: a lost one means a redelivery, never a loss. Runs once per message: no callbacks.
    */
-  #sendOnce(operation: "ack" | "term"): Effect.Effect<void, TransportError> {
+  #sendOnce(operation: "ack" | "term"): Effect.Effect<void, Errors.TransportError> {
     if (this.#settled) return Effect.void
     this.#settled = true
     try {

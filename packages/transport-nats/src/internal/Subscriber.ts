@@ -13,13 +13,7 @@
  */
 import type { JetStreamManager } from "@nats-io/jetstream"
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
-import {
-  type Delivery,
-  GroupNotFound,
-  type SubscriptionOptions,
-  TransportDefaults,
-  type TransportError
-} from "@sluice/core"
+import { Errors, type Transport, TransportDefaults } from "@sluice/core"
 import { Cause, Effect, Queue, type Scope, Stream } from "effect"
 import { readAckSubject } from "./ackSubject.ts"
 import type { CommandBuffer } from "./CommandBuffer.ts"
@@ -49,21 +43,21 @@ export interface SubscriberTarget {
   readonly stream: string
   /** The consumer's name: the group's, or the broadcast subscription's own consumer. */
   readonly consumer: string
-  readonly subscription: SubscriptionOptions
+  readonly subscription: Transport.SubscriptionOptions
 }
 
-type DeliveryQueue = Queue.Queue<Delivery, TransportError | Cause.Done>
+type DeliveryQueue = Queue.Queue<Transport.Delivery, Errors.TransportError | Cause.Done>
 
 export class Subscriber implements DeliveryHost {
   /** Starts a subscriber that lives as long as the scope; its stream emits what the consumer delivers. */
   static start(
     context: SubscriberContext,
     target: SubscriberTarget
-  ): Effect.Effect<Stream.Stream<Delivery, TransportError>, never, Scope.Scope> {
+  ): Effect.Effect<Stream.Stream<Transport.Delivery, Errors.TransportError>, never, Scope.Scope> {
     return Effect.map(
       Effect.acquireRelease(
         Effect.map(
-          Queue.unbounded<Delivery, TransportError | Cause.Done>(),
+          Queue.unbounded<Transport.Delivery, Errors.TransportError | Cause.Done>(),
           (queue) => new Subscriber(context, target, queue)
         ),
         (subscriber) => subscriber.#close()
@@ -155,7 +149,8 @@ export class Subscriber implements DeliveryHost {
     )
     if (!gone) return true
     const group = subscription.group
-    const failure = group === undefined ? unavailable("subscribe", error, redact) : new GroupNotFound({ topic, group })
+    const failure =
+      group === undefined ? unavailable("subscribe", error, redact) : new Errors.GroupNotFound({ topic, group })
     Queue.failCauseUnsafe(this.#queue, Cause.fail(failure))
     return false
   }

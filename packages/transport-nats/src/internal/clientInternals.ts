@@ -14,7 +14,7 @@
  */
 import type { MsgImpl, NatsConnectionImpl, ProtocolHandler, Request } from "@nats-io/nats-core/internal"
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
-import { InvalidConfig } from "@sluice/core"
+import { Errors } from "@sluice/core"
 import { Result } from "effect"
 
 /** The client Sluice is built and tested against: the version of `@nats-io/nats-core` in the workspace catalog. */
@@ -41,7 +41,7 @@ const unsupported = (what: string): string =>
   `the NATS client lacks ${what}, which Sluice uses; Sluice supports ${SUPPORTED_CLIENT} (a connection of @nats-io/transport-node of that version)`
 
 /** The internals of `connection`, or `InvalidConfig` naming those it lacks. */
-export const clientInternalsOf = (connection: NatsConnection): Result.Result<ClientInternals, InvalidConfig> => {
+export const clientInternalsOf = (connection: NatsConnection): Result.Result<ClientInternals, Errors.InvalidConfig> => {
   const impl = connection as Partial<NatsConnectionImpl>
   const protocol: Partial<ProtocolHandler> | undefined = impl.protocol
   const options = impl.options
@@ -52,7 +52,7 @@ export const clientInternalsOf = (connection: NatsConnection): Result.Result<Cli
     typeof options === "object" && options !== null ? undefined : "options"
   ].filter((name) => name !== undefined)
   if (missing.length > 0 || protocol === undefined || options === undefined)
-    return Result.fail(new InvalidConfig({ reason: unsupported(`the connection's ${missing.join(", ")}`) }))
+    return Result.fail(new Errors.InvalidConfig({ reason: unsupported(`the connection's ${missing.join(", ")}`) }))
   const handler = protocol as ProtocolHandler
   return Result.succeed({
     writeCommands: (commands) => handler.sendCommand(commands),

@@ -8,7 +8,7 @@
  * Why: creating and updating a consumer read the same settings from one place.
  */
 import { AckPolicy, type ConsumerConfig, DeliverPolicy, ReplayPolicy } from "@nats-io/jetstream"
-import { type StartPosition, type SubscriptionOptions, TransportDefaults } from "@sluice/core"
+import { type StartPosition, type Transport, TransportDefaults } from "@sluice/core"
 import { nanos } from "./durations.ts"
 
 /**
@@ -16,7 +16,10 @@ import { nanos } from "./durations.ts"
  * Each member bounds its own unsettled messages exactly by what it pulls; the server's `max_ack_pending`
  * bounds the whole group at `membersPerGroup` members' worth.
  */
-export const consumerSettingsOf = (options: SubscriptionOptions, membersPerGroup: number): Partial<ConsumerConfig> => ({
+export const consumerSettingsOf = (
+  options: Transport.SubscriptionOptions,
+  membersPerGroup: number
+): Partial<ConsumerConfig> => ({
   ack_wait: (TransportDefaults.ackWaitsOf(options)[0] as number) * 1_000_000,
   // JetStream's backoff gives the delay after each delivery; the port's gives the ack wait of each attempt.
   // They agree: both repeat the last entry.
@@ -26,7 +29,7 @@ export const consumerSettingsOf = (options: SubscriptionOptions, membersPerGroup
 })
 
 /** Where a new consumer starts. */
-const startOf = (start: StartPosition): Partial<ConsumerConfig> => {
+const startOf = (start: StartPosition.StartPosition): Partial<ConsumerConfig> => {
   switch (start._tag) {
     case "New":
       return { deliver_policy: DeliverPolicy.New }
@@ -44,7 +47,7 @@ const startOf = (start: StartPosition): Partial<ConsumerConfig> => {
  * last pull, should its subscriber vanish without deleting it) for a broadcast subscription.
  */
 export const consumerConfigOf = (
-  options: SubscriptionOptions,
+  options: Transport.SubscriptionOptions,
   membersPerGroup: number,
   inactiveAfterNanos: number
 ): Partial<ConsumerConfig> => ({

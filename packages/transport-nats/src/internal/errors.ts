@@ -10,7 +10,7 @@
  */
 import { DiscardPolicy, JetStreamApiError, type StreamInfo } from "@nats-io/jetstream"
 import { errors } from "@nats-io/nats-core"
-import { GroupNotFound, TopicFull, TopicNotFound, TransportUnavailable } from "@sluice/core"
+import { Errors } from "@sluice/core"
 import type { Redactor } from "./secrets.ts"
 
 /**
@@ -68,8 +68,8 @@ const CONFIG_REFUSALS: ReadonlySet<number> = new Set([
 export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /** A failure to reach the server or get an answer: transient. */
-export const unavailable = (operation: string, error: unknown, redact: Redactor): TransportUnavailable =>
-  new TransportUnavailable({ operation, reason: redact.text(messageOf(error)), cause: redact.error(error) })
+export const unavailable = (operation: string, error: unknown, redact: Redactor): Errors.TransportUnavailable =>
+  new Errors.TransportUnavailable({ operation, reason: redact.text(messageOf(error)), cause: redact.error(error) })
 
 /** The JetStream API error code of `error`, or of the API error the client wrapped in it (`JetStreamNotEnabled`). */
 const codeOf = (error: unknown): number | undefined => {
@@ -103,12 +103,12 @@ export const isOverMaxPayload = (error: unknown): boolean => error instanceof er
  * state since the server's code does not tell (see {@link JetStreamCode.StreamStoreFailed}); `undefined`
  * when it refuses nothing at its limits (discard "old") or has none.
  */
-export const topicFullOf = (topic: string, stream: StreamInfo): TopicFull | undefined => {
+export const topicFullOf = (topic: string, stream: StreamInfo): Errors.TopicFull | undefined => {
   const { config, state } = stream
   if (config.discard !== DiscardPolicy.New) return undefined
   if (config.max_msgs > 0 && (config.max_bytes <= 0 || state.messages >= config.max_msgs))
-    return new TopicFull({ topic, limit: "messages" })
-  return config.max_bytes > 0 ? new TopicFull({ topic, limit: "bytes" }) : undefined
+    return new Errors.TopicFull({ topic, limit: "messages" })
+  return config.max_bytes > 0 ? new Errors.TopicFull({ topic, limit: "bytes" }) : undefined
 }
 
 /**
@@ -120,22 +120,22 @@ export function apiFailure(
   error: unknown,
   redact: Redactor,
   topic: string
-): TopicNotFound | TransportUnavailable
+): Errors.TopicNotFound | Errors.TransportUnavailable
 export function apiFailure(
   operation: string,
   error: unknown,
   redact: Redactor,
   topic: string,
   group: string
-): TopicNotFound | GroupNotFound | TransportUnavailable
+): Errors.TopicNotFound | Errors.GroupNotFound | Errors.TransportUnavailable
 export function apiFailure(
   operation: string,
   error: unknown,
   redact: Redactor,
   topic: string,
   group?: string
-): TopicNotFound | GroupNotFound | TransportUnavailable {
-  if (isStreamNotFound(error)) return new TopicNotFound({ topic })
-  if (group !== undefined && isConsumerNotFound(error)) return new GroupNotFound({ topic, group })
+): Errors.TopicNotFound | Errors.GroupNotFound | Errors.TransportUnavailable {
+  if (isStreamNotFound(error)) return new Errors.TopicNotFound({ topic })
+  if (group !== undefined && isConsumerNotFound(error)) return new Errors.GroupNotFound({ topic, group })
   return unavailable(operation, error, redact)
 }

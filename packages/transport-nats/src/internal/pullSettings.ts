@@ -7,7 +7,7 @@
  * Why: the server answers a pull whose heartbeat exceeds half its expiry with "400 Bad Request", so a
  * subscriber with such settings would never receive a message.
  */
-import { InvalidConfig } from "@sluice/core"
+import { Errors } from "@sluice/core"
 import { type Duration, Result } from "effect"
 import { millis } from "./durations.ts"
 
@@ -26,15 +26,17 @@ export interface PullOptions {
   readonly heartbeat?: Duration.Input
 }
 
-export const pullSettingsOf = (options: PullOptions): Result.Result<PullSettings, InvalidConfig> => {
+export const pullSettingsOf = (options: PullOptions): Result.Result<PullSettings, Errors.InvalidConfig> => {
   const batch = options.pullBatch ?? 1000
   const expiresMillis = millis(options.pullExpires ?? "3 seconds")
   const heartbeatMillis = millis(options.heartbeat ?? "1 second")
   if (!Number.isSafeInteger(batch) || batch < 1)
-    return Result.fail(new InvalidConfig({ reason: `pullBatch must be a whole number of at least 1, not ${batch}` }))
+    return Result.fail(
+      new Errors.InvalidConfig({ reason: `pullBatch must be a whole number of at least 1, not ${batch}` })
+    )
   if (!(heartbeatMillis > 0) || !(heartbeatMillis * 2 <= expiresMillis))
     return Result.fail(
-      new InvalidConfig({
+      new Errors.InvalidConfig({
         reason: `heartbeat (${heartbeatMillis} ms) must be above 0 and at most half of pullExpires (${expiresMillis} ms)`
       })
     )

@@ -9,11 +9,11 @@
  * Why: a plain NATS client reads and writes Sluice's messages without knowing Sluice.
  */
 import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node"
-import type { OutgoingRecord } from "@sluice/core"
+import type { Transport } from "@sluice/core"
 import { WireHeaders } from "./names.ts"
 
 /** The headers a record travels with: its own, then the key and `Nats-Msg-Id`, which a header of the same name cannot replace. */
-export const wireHeadersOf = (record: OutgoingRecord): MsgHdrs => {
+export const wireHeadersOf = (record: Transport.OutgoingRecord): MsgHdrs => {
   const wire = natsHeaders()
   for (const name in record.headers) wire.set(name, record.headers[name] as string)
   if (record.key !== undefined) wire.set(WireHeaders.key, record.key)
@@ -29,7 +29,7 @@ const HEADER_FRAMING = "NATS/1.0\r\n\r\n".length
  * `undefined` when they surely take no more than `room` bytes: counting characters three times over (the
  * most UTF-8 spends on one) settles most records without encoding anything.
  */
-export const wireHeaderBytes = (record: OutgoingRecord, room: number): number | undefined => {
+export const wireHeaderBytes = (record: Transport.OutgoingRecord, room: number): number | undefined => {
   let characters = WireHeaders.id.length + record.id.length + 4
   for (const name in record.headers) characters += name.length + (record.headers[name] as string).length + 4
   if (record.key !== undefined) characters += WireHeaders.key.length + record.key.length + 4

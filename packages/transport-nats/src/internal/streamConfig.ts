@@ -9,7 +9,7 @@
  * Why: creating and updating a stream read the same settings from one place.
  */
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream"
-import { type TopicConfig, TransportDefaults } from "@sluice/core"
+import { type Transport, TransportDefaults } from "@sluice/core"
 import { Duration } from "effect"
 import { nanos } from "./durations.ts"
 import { streamName } from "./names.ts"
@@ -19,7 +19,7 @@ export type Storage = "file" | "memory"
 
 /** The settings of the stream that stores a topic (a JetStream dedup window may not exceed the max age). */
 export const streamConfigOf = (
-  config: TopicConfig,
+  config: Transport.TopicConfig,
   defaults: { readonly storage: Storage; readonly replicas: number }
 ): StreamConfig => {
   const dedupWindow = TransportDefaults.dedupWindowOf(config)

@@ -1,5 +1,6 @@
 import { type Cause, Duration, Effect, Queue } from "effect"
-import type { Delivery, OutgoingRecord, StartPosition, SubscriptionOptions } from "../../Transport.ts"
+import type { StartPosition } from "../../StartPosition.ts"
+import type { Delivery, OutgoingRecord, SubscriptionOptions } from "../../Transport.ts"
 import * as TransportDefaults from "../../TransportDefaults.ts"
 import type { RemovalListener, TopicLog } from "./TopicLog.ts"
 
