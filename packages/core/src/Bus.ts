@@ -9,6 +9,7 @@ import type { ConsumeOptions, Consumer } from "./Consumer.ts"
 import type { BusPublishError, InvalidConfig, PublishError, TransportError } from "./errors.ts"
 import type { Handler } from "./Handler.ts"
 import * as ConsumerRuntime from "./internal/consumer/ConsumerRuntime.ts"
+import { historyOf } from "./internal/consumer/history.ts"
 import * as Settler from "./internal/consumer/Settler.ts"
 import { EnsuredTopics } from "./internal/EnsuredTopics.ts"
 import { firstProblem, invalid, object } from "./internal/options.ts"
@@ -125,8 +126,7 @@ export const make = (transport: Transport, options: BusOptions = {}): BusShape =
         deadLetterTopic: topic.deadLetter,
         group: subscribeOptions.group,
         maxAttempts: 1,
-        maxDeliveries: Number.POSITIVE_INFINITY,
-        redeliveryDelay: ConsumerRuntime.defaultRedeliveryDelay
+        redeliveryDelay: Settler.defaultRedeliveryDelay
       })
       const unsettled: Unsettled = new Set()
       let closed = false
@@ -148,17 +148,19 @@ export const make = (transport: Transport, options: BusOptions = {}): BusShape =
           for (const delivery of batch) unsettled.add(delivery)
           return batch
         }),
-        Stream.mapEffect((delivery) => {
-          // Still on its way when the subscription closed: it went back already, nobody can settle it.
-          if (closed) return Effect.succeed(undefined)
-          const message = decode(topic, delivery)
-          if (typeof message === "string") {
-            unsettled.delete(delivery)
-            return Effect.as(settler.settle(delivery, { _tag: "Undecodable", reason: message }), undefined)
-          }
-          message.unsettled = unsettled
-          return Effect.succeed(message)
-        }),
+        Stream.mapEffect((delivery) =>
+          Effect.flatMap(historyOf(delivery), (history) => {
+            // Still on its way when the subscription closed: it went back already, nobody can settle it.
+            if (closed) return Effect.succeed(undefined)
+            const message = decode(topic, delivery, history.failures + 1)
+            if (typeof message === "string") {
+              unsettled.delete(delivery)
+              return Effect.as(settler.settle(delivery, { _tag: "Undecodable", reason: message }), undefined)
+            }
+            message.unsettled = unsettled
+            return Effect.succeed(message)
+          })
+        ),
         Stream.filter((message): message is ReceivedMessage<A> => message !== undefined)
       )
     })

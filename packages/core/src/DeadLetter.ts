@@ -23,8 +23,10 @@ export const Headers = {
   topic: "sluice-dead-letter-topic",
   /** Its sequence in that topic. */
   sequence: "sluice-dead-letter-sequence",
-  /** How many deliveries it had. */
+  /** How many times its handler failed (0 when it never ran: undecodable, or abandoned). */
   attempts: "sluice-dead-letter-attempts",
+  /** How many times the broker delivered it to the group. */
+  deliveries: "sluice-dead-letter-deliveries",
   /** The consumer group that gave up on it, empty for a broadcast subscription. */
   group: "sluice-dead-letter-group",
   /** When it was dead-lettered, ISO 8601. */
@@ -47,8 +49,10 @@ export interface DeadLetter {
   readonly payload: Uint8Array
   /** Why it could not be processed. */
   readonly reason: string
-  /** How many deliveries it had when it was given up. */
+  /** How many times its handler failed (0 when it never ran: undecodable, or abandoned). */
   readonly attempts: number
+  /** How many times the broker delivered it to the group that gave up. */
+  readonly deliveries: number
   /** The consumer group that gave up on it; `undefined` for a broadcast subscription. */
   readonly group: string | undefined
   /** When it was dead-lettered. */
@@ -96,29 +100,38 @@ const copiedHeaders = (headers: Readonly<Record<string, string>>): Record<string
   return copied
 }
 
+/** Why and when a delivery is dead-lettered, by whom, after how many handler attempts. */
+export interface Circumstances {
+  /** The group giving up, `undefined` for a broadcast subscription. */
+  readonly group: string | undefined
+  readonly reason: string
+  /** How many times its handler failed. */
+  readonly attempts: number
+  /** When, in milliseconds since the epoch. */
+  readonly nowMillis: number
+}
+
 /** The record that carries `delivery`, its payload untouched, to the dead-letter topic `deadLetterTopic`. */
-export const record = (
-  deadLetterTopic: string,
-  delivery: Delivery,
-  group: string | undefined,
-  reason: string,
-  nowMillis: number
-): OutgoingRecord => ({
-  topic: deadLetterTopic,
-  id: `${delivery.id}@${group ?? "broadcast"}`,
-  key: delivery.key,
-  headers: {
-    ...copiedHeaders(delivery.headers),
-    [Headers.id]: delivery.id,
-    [Headers.reason]: headerSafe(reason),
-    [Headers.topic]: delivery.topic,
-    [Headers.sequence]: String(delivery.sequence),
-    [Headers.attempts]: String(delivery.attempt),
-    [Headers.group]: group ?? "",
-    [Headers.at]: new Date(nowMillis).toISOString()
-  },
-  payload: delivery.payload
-})
+export const record = (deadLetterTopic: string, delivery: Delivery, circumstances: Circumstances): OutgoingRecord => {
+  const { group, reason, attempts, nowMillis } = circumstances
+  return {
+    topic: deadLetterTopic,
+    id: `${delivery.id}@${group ?? "broadcast"}`,
+    key: delivery.key,
+    headers: {
+      ...copiedHeaders(delivery.headers),
+      [Headers.id]: delivery.id,
+      [Headers.reason]: headerSafe(reason),
+      [Headers.topic]: delivery.topic,
+      [Headers.sequence]: String(delivery.sequence),
+      [Headers.attempts]: String(attempts),
+      [Headers.deliveries]: String(delivery.deliveryCount),
+      [Headers.group]: group ?? "",
+      [Headers.at]: new Date(nowMillis).toISOString()
+    },
+    payload: delivery.payload
+  }
+}
 
 /**
  * Reads a received dead letter; `undefined` when the message does not carry a dead letter's headers (it was
@@ -142,6 +155,7 @@ export const read = (received: Received): DeadLetter | undefined => {
     payload: received.payload,
     reason,
     attempts: Number(headers[Headers.attempts] ?? Number.NaN),
+    deliveries: Number(headers[Headers.deliveries] ?? Number.NaN),
     group: group === undefined || group === "" ? undefined : group,
     at: new Date(headers[Headers.at] ?? Number.NaN)
   }

@@ -16,8 +16,13 @@ export interface Message<A> {
   readonly sequence: number
   /** When the broker stored the message. */
   readonly publishedAt: Date
-  /** 1 on the first delivery, 2 on the first redelivery, and so on. */
+  /**
+   * Which try of the handler this is: 1, plus the earlier deliveries whose handler failed. Deliveries handed
+   * back (a consumer stopping) or abandoned (a crash) do not count: `maxAttempts` bounds this number.
+   */
   readonly attempt: number
+  /** How many times the broker delivered the message to this group, this delivery included: every hand-back and crash counts. */
+  readonly deliveryCount: number
   /** Done: the message is not delivered to this group again. Call only after its effect happened. */
   readonly ack: Effect.Effect<void, TransportError>
   /** Not done: deliver it again, after `delay` when given. */

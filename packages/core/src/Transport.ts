@@ -92,8 +92,19 @@ export interface SubscriptionOptions {
   readonly ackWait?: Duration.Input | undefined
   /** Most deliveries of one message, a count; after the last one the broker stops delivering it. Default unlimited. */
   readonly maxDeliveries?: number | undefined
-  /** Ack wait of each redelivery: entry `n - 1` is the ack wait of attempt `n`; the last entry repeats. Replaces `ackWait` when given. */
+  /** Ack wait of each delivery: entry `n - 1` is the ack wait of delivery `n`; the last entry repeats. Replaces `ackWait` when given. */
   readonly backoff?: ReadonlyArray<Duration.Input> | undefined
+}
+
+/** What became of the earlier deliveries of a message to a group, as the transport recorded them. */
+export interface DeliveryHistory {
+  /** Earlier deliveries that ended in a handler failure: settled with `retry`. */
+  readonly failures: number
+  /**
+   * Earlier deliveries that ended without a settlement: the member holding one crashed, or let its ack wait
+   * pass. Deliveries handed back with `nak` count in neither.
+   */
+  readonly abandoned: number
 }
 
 /** A message delivered to a subscriber, with the controls that settle it. */
@@ -106,18 +117,32 @@ export interface Delivery {
   readonly payload: Uint8Array
   /** When the broker stored the message, in milliseconds since the epoch. */
   readonly publishedAt: number
-  /** 1 on the first delivery, 2 on the first redelivery, and so on. */
-  readonly attempt: number
+  /** How many times the broker delivered the message to this group, this delivery included: 1 on the first. */
+  readonly deliveryCount: number
+  /**
+   * What became of the earlier deliveries of the message to this group, across members and restarts of the
+   * process: none on the first delivery. Read it only where it matters (a transport may have to fetch it).
+   */
+  readonly history: Effect.Effect<DeliveryHistory, TransportError>
   /** Done: the message is not delivered to this group again. A second settlement of a delivery does nothing. */
   readonly ack: Effect.Effect<void, TransportError>
-  /** Not done: deliver it again, at once or after `delay`. It leaves this member's in-flight count at once. */
+  /**
+   * Not done, and nothing failed: deliver it again, at once or after `delay` (a member handing back what it
+   * will not handle). It leaves this member's in-flight count at once, and counts in neither `failures` nor
+   * `abandoned` of the next delivery's history.
+   */
   nak(delay?: Duration.Input): Effect.Effect<void, TransportError>
+  /**
+   * Its handler failed: deliver it again, at once or after `delay`, counting one more failure in the next
+   * delivery's history. It leaves this member's in-flight count at once.
+   */
+  retry(delay?: Duration.Input): Effect.Effect<void, TransportError>
   /** Never deliver it to this group again, without success. */
   readonly term: Effect.Effect<void, TransportError>
   /**
    * Still working on it: restart the ack wait. Unsettled, a delivery is delivered again once its ack wait
-   * passes, and no longer counts against this member's `maxInFlight`. After `maxDeliveries` deliveries the
-   * broker stops delivering the message.
+   * passes (counting as abandoned), and no longer counts against this member's `maxInFlight`. After
+   * `maxDeliveries` deliveries the broker stops delivering the message.
    */
   readonly working: Effect.Effect<void, TransportError>
 }

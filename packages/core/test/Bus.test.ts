@@ -481,7 +481,7 @@ describe("Bus.consume", () => {
       yield* nothingLeft(bus, jobs, "g")
     }))
 
-  test("a message whose deliveries never end is dead-lettered after 5 deliveries beyond maxAttempts, not dropped", () =>
+  test("a message whose deliveries keep ending without an outcome is dead-lettered after 5 of them, not handled again, not dropped", () =>
     Effect.gen(function* () {
       const { bus, transport } = yield* setup()
       let runs = 0
@@ -509,11 +509,14 @@ describe("Bus.consume", () => {
         yield* TestClock.adjust("1 second")
       }
       yield* settle
-      expect(runs, "the handler ran on every delivery but the last").toBe(6)
+      expect(runs, "the handler ran on every delivery but the last").toBe(5)
       const letters = yield* readAll(transport, jobs.deadLetter)
       expect(letters).toHaveLength(1)
-      expect(letters[0]?.headers[DeadLetter.Headers.attempts]).toBe("7")
-      expect(letters[0]?.headers[DeadLetter.Headers.reason]).toContain("without an outcome")
+      expect(letters[0]?.headers[DeadLetter.Headers.attempts], "no attempt failed: none ended").toBe("0")
+      expect(letters[0]?.headers[DeadLetter.Headers.deliveries]).toBe("6")
+      expect(letters[0]?.headers[DeadLetter.Headers.reason]).toBe(
+        "5 deliveries ended without an outcome (a consumer crashed, or a handler overran its ack wait); it is not handled again"
+      )
       expect(yield* bus.lag(jobs, "g")).toMatchObject({ pending: 0 })
     }))
 
@@ -650,7 +653,8 @@ describe("Bus.consume", () => {
       const letters = yield* readAll(transport, jobs.deadLetter)
       expect(letters.map((letter) => letter.headers[DeadLetter.Headers.id])).toEqual(["broken", "wrong", "latin1"])
       for (const letter of letters) {
-        expect(letter.headers[DeadLetter.Headers.attempts]).toBe("1")
+        expect(letter.headers[DeadLetter.Headers.attempts], "the handler never ran").toBe("0")
+        expect(letter.headers[DeadLetter.Headers.deliveries]).toBe("1")
         expect(letter.headers[DeadLetter.Headers.reason]).toMatch(/decode/)
       }
       expect(letters[0]?.headers.origin).toBe("legacy")
@@ -785,7 +789,7 @@ describe("Bus.consume", () => {
       yield* TestClock.adjust("10 seconds")
       yield* eventually("both messages to reach the next consumer", () => next.length === 2)
       expect(next.map(([n]) => n).sort()).toEqual([0, 1])
-      expect(next.find(([n]) => n === 0)?.[1]).toBe(2)
+      expect(next.find(([n]) => n === 0)?.[1], "an interrupted handler did not fail: the same attempt again").toBe(1)
       yield* nothingLeft(bus, jobs, "g")
       yield* Effect.exit(Scope.close(scope, Exit.void))
     }))
@@ -834,23 +838,26 @@ describe("Bus.consume", () => {
       expect(gated.started, "a closed consumer receives nothing").toEqual([0])
     }))
 
-  test("a handler may nak a message itself: the Bus does not ack over it", () =>
+  test("a handler may nak a message itself: the Bus does not ack over it, and the nak is no failed attempt", () =>
     Effect.gen(function* () {
       const { bus } = yield* setup()
-      const attempts: Array<number> = []
+      const deliveries: Array<[number, number]> = []
       yield* bus.consume(jobs, { group: "g" }, (message) =>
         Effect.gen(function* () {
-          attempts.push(message.attempt)
-          if (message.attempt === 1) yield* message.nak("3 seconds")
+          deliveries.push([message.deliveryCount, message.attempt])
+          if (message.deliveryCount === 1) yield* message.nak("3 seconds")
         })
       )
       yield* bus.publish(jobs, { n: 1 })
-      yield* eventually("the first attempt", () => attempts.length === 1)
+      yield* eventually("the first delivery", () => deliveries.length === 1)
       yield* settle
       expect(yield* bus.lag(jobs, "g")).toMatchObject({ pending: 1, inFlight: 0 })
       yield* TestClock.adjust("3 seconds")
-      yield* eventually("the second attempt", () => attempts.length === 2)
-      expect(attempts).toEqual([1, 2])
+      yield* eventually("the second delivery", () => deliveries.length === 2)
+      expect(deliveries).toEqual([
+        [1, 1],
+        [2, 1]
+      ])
       yield* nothingLeft(bus, jobs, "g")
     }))
 
@@ -1099,7 +1106,11 @@ describe("Bus.subscribe", () => {
       expect(emitted).toHaveLength(1)
       yield* TestClock.adjust("1 millis")
       yield* eventually("the redelivery", () => emitted.length === 2)
-      expect(emitted.map((m) => m.attempt)).toEqual([1, 2])
+      expect(emitted.map((m) => m.deliveryCount)).toEqual([1, 2])
+      expect(
+        emitted.map((m) => m.attempt),
+        "an abandoned delivery is no failed attempt"
+      ).toEqual([1, 1])
       yield* (emitted[1] as Message.Message<Job>).ack
       yield* nothingLeft(bus, jobs, "audit")
     }))

@@ -26,6 +26,7 @@ describe("DeadLetter", () => {
         payload: JSON.stringify({ orderId: "o-7", total: 70 }),
         reason: "handler failed 1 times: Error: card declined",
         attempts: 1,
+        deliveries: 1,
         group: "billing",
         at: new Date(3_600_000)
       })

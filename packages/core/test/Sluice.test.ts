@@ -282,18 +282,18 @@ describe("Sluice (Promise face)", () => {
     Effect.gen(function* () {
       const sluice = yield* virtualClient
       yield* Effect.promise(() => sluice.publish(orders, order(1)))
-      const attempts: Array<number> = []
+      const deliveries: Array<number> = []
       const consumer = yield* Effect.promise(() =>
         sluice.consume(orders, { group: "billing" }, async (message) => {
-          attempts.push(message.attempt)
-          if (message.attempt === 1) await message.nak("10 seconds")
+          deliveries.push(message.deliveryCount)
+          if (message.deliveryCount === 1) await message.nak("10 seconds")
         })
       )
-      yield* Effect.promise(() => until("the first attempt", () => attempts.length === 1))
+      yield* Effect.promise(() => until("the first delivery", () => deliveries.length === 1))
       yield* TestClock.adjust("9 seconds")
-      expect(attempts).toEqual([1])
+      expect(deliveries).toEqual([1])
       yield* TestClock.adjust("1 second")
-      yield* Effect.promise(() => until("the second attempt", () => attempts.length === 2))
+      yield* Effect.promise(() => until("the second delivery", () => deliveries.length === 2))
       yield* Effect.promise(() => consumer.stop())
       expect(yield* Effect.promise(() => sluice.lag(orders, "billing"))).toMatchObject({ pending: 0, inFlight: 0 })
     })
@@ -303,21 +303,21 @@ describe("Sluice (Promise face)", () => {
     const sluice = await Sluice.connect()
     try {
       const aborted: Array<number> = []
-      const attempts: Array<number> = []
+      const deliveries: Array<number> = []
       await sluice.consume(
         orders,
         { group: "billing", handlerTimeout: "200 millis", redeliveryDelay: () => 0 },
         (message, signal) => {
-          attempts.push(message.attempt)
+          deliveries.push(message.deliveryCount)
           if (message.attempt > 1) return
           signal.addEventListener("abort", () => aborted.push(message.attempt))
           return new Promise<void>(() => {})
         }
       )
       await sluice.publish(orders, order(1))
-      await until("the second attempt", () => attempts.length === 2)
+      await until("the second delivery", () => deliveries.length === 2)
       expect(aborted).toEqual([1])
-      expect(attempts).toEqual([1, 2])
+      expect(deliveries).toEqual([1, 2])
     } finally {
       await sluice.close()
     }

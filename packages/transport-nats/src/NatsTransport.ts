@@ -21,12 +21,13 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Errors, Transport, TransportChecks } from "@sluice/core"
-import { type Duration, Effect, Layer, type Scope, type Stream } from "effect"
+import { Duration, Effect, Layer, type Scope, type Stream } from "effect"
 import { CommandBuffer } from "./internal/CommandBuffer.ts"
 import { Confirmations } from "./internal/Confirmations.ts"
 import { clientInternalsOf } from "./internal/clientInternals.ts"
 import { type ConnectionSettings, open, redactorOf } from "./internal/connection.ts"
 import { consumerConfigOf, consumerSettingsOf } from "./internal/consumerConfig.ts"
+import { DeliveryHistories } from "./internal/DeliveryHistories.ts"
 import { millis, nanos } from "./internal/durations.ts"
 import {
   apiFailure,
@@ -43,7 +44,7 @@ import {
 import { streamName } from "./internal/names.ts"
 import { pullSettingsOf } from "./internal/pullSettings.ts"
 import { wireHeaderBytes, wireHeadersOf } from "./internal/records.ts"
-import { Subscriber, type SubscriberContext } from "./internal/Subscriber.ts"
+import { Lingering, Subscriber, type SubscriberContext } from "./internal/Subscriber.ts"
 import { changedSettings, type Storage, streamConfigOf } from "./internal/streamConfig.ts"
 
 /** Options of {@link make}: how to connect, and how topics and subscriptions map onto JetStream. */
@@ -79,7 +80,21 @@ export interface NatsTransportOptions extends ConnectionSettings {
   readonly membersPerGroup?: number
   /** How long an abandoned broadcast subscription's consumer survives on the server. Default 1 minute. */
   readonly broadcastInactiveThreshold?: Duration.Input
+  /**
+   * The KV bucket that keeps what became of each redelivered message's earlier deliveries (how many failed,
+   * how many a stopping consumer handed back), so that a restart does not spend a message's attempts.
+   * Created on first use, with the transport's `replicas`. Default `"sluice_delivery_history"`.
+   */
+  readonly historyBucket?: string
+  /**
+   * How long a message's delivery history is kept after it was last written. A message delivered again later
+   * counts its earlier deliveries as abandoned. Default 30 days.
+   */
+  readonly historyTtl?: Duration.Input
 }
+
+const DEFAULT_HISTORY_BUCKET = "sluice_delivery_history"
+const DEFAULT_HISTORY_TTL = Duration.days(30)
 
 /** Room left under the server's `max_payload` for the headers a message carries, in bytes. */
 const HEADER_ROOM = 4096
@@ -138,12 +153,22 @@ export const make = (
     const replicas = options.replicas ?? 1
     const membersPerGroup = options.membersPerGroup ?? 64
     const inactiveNanos = nanos(options.broadcastInactiveThreshold ?? "1 minute")
+    const histories = new DeliveryHistories(nc, {
+      bucket: options.historyBucket ?? DEFAULT_HISTORY_BUCKET,
+      ttlMillis: millis(options.historyTtl ?? DEFAULT_HISTORY_TTL),
+      replicas
+    })
+    const lingering = new Lingering()
+    // Closed subscriptions hand their messages back once their pulls are gone, at most a pull's expiry later.
+    yield* Effect.addFinalizer(() => Effect.promise(() => lingering.settled()))
     const subscriberContext: SubscriberContext = {
       connection: nc,
       jsm,
       commands,
       inboxPrefix: internals.inboxPrefix,
       pull,
+      histories,
+      lingering,
       timeoutMillis: timeout,
       redact
     }

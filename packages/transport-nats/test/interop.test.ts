@@ -288,7 +288,8 @@ describe("NATS interoperability: malformed messages from a plain client", () => 
       expect(deadJson.headers?.get(DeadLetter.Headers.topic)).toBe(orders.name)
       expect(deadJson.headers?.get(DeadLetter.Headers.sequence)).toBe(String(badJson.seq))
       expect(deadJson.headers?.get(DeadLetter.Headers.group)).toBe("billing")
-      expect(deadJson.headers?.get(DeadLetter.Headers.attempts)).toBe("1")
+      expect(deadJson.headers?.get(DeadLetter.Headers.attempts), "the handler never ran").toBe("0")
+      expect(deadJson.headers?.get(DeadLetter.Headers.deliveries)).toBe("1")
       // The original headers travel with it.
       expect(deadJson.headers?.get("trace-id")).toBe("bad-trace")
 

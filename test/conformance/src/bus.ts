@@ -163,6 +163,74 @@ export const busTests = (h: Harness) => {
     )
 
     h.test(
+      "twenty graceful restarts while 1,000 messages wait dead-letter nothing whose handler never failed; the one that always fails is dead-lettered after exactly maxAttempts failures",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const bus = Bus.make(transport)
+          const topic = Topic.make({ name: uniqueTopic("bus-restarts"), schema: Job })
+          const group = uniqueGroup()
+          const count = 1000
+          const poison = 7
+          yield* bus.publishAll(
+            topic,
+            Array.from({ length: count }, (_, n) => ({ n }))
+          )
+          const failedOnce = new Set<number>()
+          const handled = new Set<number>()
+          // Every hundredth message fails once (a transient failure); message 7 fails every time.
+          const handler = (message: Message.Message<Job>) =>
+            Effect.suspend(() => {
+              const { n } = message.payload
+              if (n === poison) return Effect.fail(new Error("always fails"))
+              if (n % 100 === 0 && !failedOnce.has(n)) {
+                failedOnce.add(n)
+                return Effect.fail(new Error("fails once"))
+              }
+              // Slow enough that each round stops with messages it holds not started: they are handed back.
+              return Effect.andThen(
+                Effect.sleep("1 millis"),
+                Effect.sync(() => void handled.add(n))
+              )
+            })
+          const options = {
+            group,
+            concurrency: 4,
+            maxInFlight: 100,
+            maxAttempts: 2,
+            redeliveryDelay: () => 10
+          } as const
+          for (let round = 1; round <= 20; round++) {
+            const scope = yield* Scope.make()
+            const before = handled.size
+            yield* bus.consume(topic, options, handler).pipe(Scope.provide(scope))
+            yield* h.eventually(
+              `round ${round} to handle 20 more`,
+              () => handled.size >= Math.min(before + 20, count - 1)
+            )
+            // Stopping waits for the running handlers, whose sleep needs (virtual) time to pass.
+            const stopping = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+            yield* h.eventually(`round ${round} to stop`, () => stopping.pollUnsafe() !== undefined)
+          }
+          yield* bus.consume(topic, options, handler)
+          yield* h.eventually(
+            "every message but the poison to be handled",
+            () => handled.size === count - 1,
+            "60 seconds"
+          )
+          const letters = yield* Stream.unwrap(
+            bus.subscribe(DeadLetter.topicOf(topic), { group: uniqueGroup("dl") })
+          ).pipe(Stream.map(DeadLetter.read), Stream.take(1), Stream.runCollect)
+          expect(letters.map((letter) => [letter?.id, letter?.attempts, letter?.reason])).toEqual([
+            [expect.any(String), 2, "handler failed 2 times: Error: always fails"]
+          ])
+          yield* h.settle
+          expect((yield* transport.topicInfo(topic.deadLetter)).messages, "nothing else was dead-lettered").toBe(1)
+        }),
+      120_000
+    )
+
+    h.test(
       "stopping a consumer lets running handlers finish and acks them, and leaves every other message for the next consumer",
       () =>
         Effect.gen(function* () {

@@ -18,25 +18,25 @@ import {
   waits
 } from "./harness.ts"
 
-const attemptsOf = (received: ReadonlyArray<Transport.Delivery>, body: string): Array<number> =>
-  received.filter((d) => new TextDecoder().decode(d.payload) === body).map((d) => d.attempt)
+const deliveryCountsOf = (received: ReadonlyArray<Transport.Delivery>, body: string): Array<number> =>
+  received.filter((d) => new TextDecoder().decode(d.payload) === body).map((d) => d.deliveryCount)
 
 export const deliveryTests = (h: Harness) => {
   const { receivedAtLeast, receivedSuch, groupExists } = waits(h)
 
   describe("redelivery and settlement", () => {
-    h.test("a nak'ed message is delivered again, with the next attempt number", () =>
+    h.test("a nak'ed message is delivered again, with the next delivery count", () =>
       Effect.gen(function* () {
         const transport = yield* h.make
         const topic = uniqueTopic("nak")
         yield* transport.ensureTopic({ name: topic })
         yield* transport.publish([record(topic, "again", { headers: { "x-kept": "yes" } })])
         const subscriber = yield* subscribe(transport, { topic, group: uniqueGroup() }, (d) =>
-          d.attempt < 3 ? d.nak() : d.ack
+          d.deliveryCount < 3 ? d.nak() : d.ack
         )
         yield* receivedAtLeast(subscriber, 3)
         yield* h.settle
-        expect(subscriber.received.map((d) => d.attempt)).toEqual([1, 2, 3])
+        expect(subscriber.received.map((d) => d.deliveryCount)).toEqual([1, 2, 3])
         const [first, ...rest] = subscriber.received as [Transport.Delivery, ...Array<Transport.Delivery>]
         for (const d of rest) {
           expect(d.sequence).toBe(first.sequence)
@@ -45,6 +45,52 @@ export const deliveryTests = (h: Harness) => {
           expect(bodies([d])).toEqual(["again"])
         }
       })
+    )
+
+    h.test(
+      "a delivery's history counts earlier deliveries retried as failures and those left past their ack wait as abandoned, not naks, across members",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const topic = uniqueTopic("history")
+          const group = uniqueGroup()
+          yield* transport.ensureTopic({ name: topic })
+          yield* transport.publish([record(topic, "tracked")])
+          const histories: Array<Transport.DeliveryHistory> = []
+          const first = yield* subscribe(transport, { topic, group, ackWait: "1 second" }, (d) =>
+            Effect.flatMap(d.history, (history) => {
+              histories.push(history)
+              // 1: its handler failed; 2: handed back; 3: left past its ack wait (a crash); 4: done.
+              return d.deliveryCount === 1
+                ? d.retry()
+                : d.deliveryCount === 2
+                  ? d.nak()
+                  : d.deliveryCount === 3
+                    ? Effect.void
+                    : d.ack
+            })
+          )
+          yield* receivedAtLeast(first, 3)
+          yield* first.close
+          // Another member of the group reads the same history.
+          const second = yield* subscribe(transport, { topic, group, ackWait: "1 second" }, (d) =>
+            Effect.flatMap(d.history, (history) => {
+              histories.push(history)
+              return d.ack
+            })
+          )
+          yield* receivedAtLeast(second, 1, "10 seconds")
+          yield* h.settle
+          expect(first.received.map((d) => d.deliveryCount)).toEqual([1, 2, 3])
+          // Delivery 4 may reach the closed first member's lingering pull (NATS): it hands it back, uncounted.
+          expect(second.received).toHaveLength(1)
+          expect(histories.slice(0, 3)).toEqual([
+            { failures: 0, abandoned: 0 },
+            { failures: 1, abandoned: 0 },
+            { failures: 1, abandoned: 0 }
+          ])
+          expect(histories.at(-1), "what the second member reads").toEqual({ failures: 1, abandoned: 1 })
+        })
     )
 
     h.test("with maxInFlight 1, no message is delivered before the previous one is settled", () =>
@@ -75,7 +121,9 @@ export const deliveryTests = (h: Harness) => {
         yield* transport.publish(records(topic, 30))
         // Every third message is nak'ed twice, every fifth once.
         const subscriber = yield* subscribe(transport, { topic, group: uniqueGroup(), maxInFlight: 1 }, (d) =>
-          (d.sequence % 3 === 0 && d.attempt <= 2) || (d.sequence % 5 === 0 && d.attempt === 1) ? d.nak() : d.ack
+          (d.sequence % 3 === 0 && d.deliveryCount <= 2) || (d.sequence % 5 === 0 && d.deliveryCount === 1)
+            ? d.nak()
+            : d.ack
         )
         const expected = Array.from({ length: 30 }, (_, i) => i + 1).flatMap((s) =>
           Array.from({ length: s % 3 === 0 ? 3 : s % 5 === 0 ? 2 : 1 }, () => s)
@@ -99,7 +147,7 @@ export const deliveryTests = (h: Harness) => {
         yield* transport.publish(sent)
         const done: Array<Transport.Delivery> = []
         const subscriber = yield* subscribe(transport, { topic, group: uniqueGroup(), maxInFlight: 1 }, (d) =>
-          d.sequence % 4 === 0 && d.attempt === 1
+          d.sequence % 4 === 0 && d.deliveryCount === 1
             ? d.nak()
             : Effect.andThen(
                 d.ack,
@@ -125,8 +173,8 @@ export const deliveryTests = (h: Harness) => {
         yield* transport.publish(records(topic, 60))
         const done = new Set<string>()
         const subscriber = yield* subscribe(transport, { topic, group: uniqueGroup(), maxInFlight: 10 }, (d) => {
-          if (d.sequence % 3 === 0 && d.attempt === 1) return d.nak()
-          if (d.sequence % 7 === 0 && d.attempt <= 2) return d.nak("200 millis")
+          if (d.sequence % 3 === 0 && d.deliveryCount === 1) return d.nak()
+          if (d.sequence % 7 === 0 && d.deliveryCount <= 2) return d.nak("200 millis")
           return Effect.andThen(
             d.ack,
             Effect.sync(() => done.add(bodies([d])[0] as string))
@@ -139,14 +187,14 @@ export const deliveryTests = (h: Harness) => {
       })
     )
 
-    h.test("an unsettled delivery is delivered again after its ack wait, with attempt 2", () =>
+    h.test("an unsettled delivery is delivered again after its ack wait, as delivery 2", () =>
       Effect.gen(function* () {
         const transport = yield* h.make
         const topic = uniqueTopic("ack-wait")
         yield* transport.ensureTopic({ name: topic })
         yield* transport.publish([record(topic, "slow")])
         const subscriber = yield* subscribe(transport, { topic, group: uniqueGroup(), ackWait: "1 second" }, (d) =>
-          d.attempt === 1 ? Effect.void : d.ack
+          d.deliveryCount === 1 ? Effect.void : d.ack
         )
         yield* receivedAtLeast(subscriber, 1)
         yield* h.advance("500 millis")
@@ -154,7 +202,7 @@ export const deliveryTests = (h: Harness) => {
         yield* receivedAtLeast(subscriber, 2)
         yield* h.advance("1500 millis")
         yield* h.settle
-        expect(subscriber.received.map((d) => [bodies([d])[0], d.attempt])).toEqual([
+        expect(subscriber.received.map((d) => [bodies([d])[0], d.deliveryCount])).toEqual([
           ["slow", 1],
           ["slow", 2]
         ])
@@ -193,14 +241,14 @@ export const deliveryTests = (h: Harness) => {
         yield* transport.ensureTopic({ name: topic })
         yield* transport.publish([record(topic, "later")])
         const subscriber = yield* subscribe(transport, { topic, group: uniqueGroup() }, (d) =>
-          d.attempt === 1 ? d.nak("2 seconds") : d.ack
+          d.deliveryCount === 1 ? d.nak("2 seconds") : d.ack
         )
         yield* receivedAtLeast(subscriber, 1)
         yield* h.advance("1 second")
         yield* h.settle
         expect(subscriber.received).toHaveLength(1)
         yield* receivedAtLeast(subscriber, 2)
-        expect(subscriber.received.map((d) => d.attempt)).toEqual([1, 2])
+        expect(subscriber.received.map((d) => d.deliveryCount)).toEqual([1, 2])
       })
     )
 
@@ -222,7 +270,7 @@ export const deliveryTests = (h: Harness) => {
       })
     )
 
-    h.test("a message is not delivered again after its maxDeliveries-th attempt", () =>
+    h.test("a message is not delivered again after its maxDeliveries-th delivery", () =>
       Effect.gen(function* () {
         const transport = yield* h.make
         const topic = uniqueTopic("max-deliveries")
@@ -237,24 +285,24 @@ export const deliveryTests = (h: Harness) => {
             return body === "failing" ? d.nak() : body === "slow" ? Effect.void : d.ack
           }
         )
-        yield* receivedSuch(subscriber, "three attempts of each failing message", (received) => {
-          return attemptsOf(received, "failing").length >= 3 && attemptsOf(received, "slow").length >= 3
+        yield* receivedSuch(subscriber, "three deliveries of each failing message", (received) => {
+          return deliveryCountsOf(received, "failing").length >= 3 && deliveryCountsOf(received, "slow").length >= 3
         })
         yield* h.advance("1500 millis")
         yield* h.settle
-        expect(attemptsOf(subscriber.received, "failing")).toEqual([1, 2, 3])
-        expect(attemptsOf(subscriber.received, "slow")).toEqual([1, 2, 3])
-        expect(attemptsOf(subscriber.received, "fine")).toEqual([1])
+        expect(deliveryCountsOf(subscriber.received, "failing")).toEqual([1, 2, 3])
+        expect(deliveryCountsOf(subscriber.received, "slow")).toEqual([1, 2, 3])
+        expect(deliveryCountsOf(subscriber.received, "fine")).toEqual([1])
       })
     )
 
-    h.test("backoff sets the ack wait of each attempt, and its last entry repeats", () =>
+    h.test("backoff sets the ack wait of each delivery, and its last entry repeats", () =>
       Effect.gen(function* () {
         const transport = yield* h.make
         const topic = uniqueTopic("backoff")
         yield* transport.ensureTopic({ name: topic })
         yield* transport.publish([record(topic, "unsettled")])
-        // Attempt 1 waits 500 ms, then attempts 2 and 3 wait 1500 ms each: deliveries at 0, 0.5, 2.0 and 3.5 s.
+        // Delivery 1 waits 500 ms, then deliveries 2 and 3 wait 1500 ms each: deliveries at 0, 0.5, 2.0 and 3.5 s.
         const subscriber = yield* subscribe(transport, {
           topic,
           group: uniqueGroup(),
@@ -272,7 +320,7 @@ export const deliveryTests = (h: Harness) => {
         expect(count()).toBe(3)
         yield* receivedAtLeast(subscriber, 4)
         yield* h.settle
-        expect(subscriber.received.map((d) => d.attempt)).toEqual([1, 2, 3, 4])
+        expect(subscriber.received.map((d) => d.deliveryCount)).toEqual([1, 2, 3, 4])
       })
     )
   })
@@ -303,17 +351,17 @@ export const deliveryTests = (h: Harness) => {
         const topic = uniqueTopic("max-in-flight-expired")
         yield* transport.ensureTopic({ name: topic })
         yield* transport.publish([record(topic, "forgotten")])
-        // Settles only the second attempt: the first, left unsettled, fills the bound of 1 until its ack wait passes.
+        // Settles only the second delivery: the first, left unsettled, fills the bound of 1 until its ack wait passes.
         const subscriber = yield* subscribe(
           transport,
           { topic, group: uniqueGroup(), maxInFlight: 1, ackWait: "1 second" },
-          (d) => (d.attempt === 1 ? Effect.void : d.ack)
+          (d) => (d.deliveryCount === 1 ? Effect.void : d.ack)
         )
         yield* receivedAtLeast(subscriber, 1)
         yield* h.advance("1500 millis")
         yield* receivedAtLeast(subscriber, 2)
         yield* h.settle
-        expect(subscriber.received.map((d) => [bodies([d])[0], d.attempt])).toEqual([
+        expect(subscriber.received.map((d) => [bodies([d])[0], d.deliveryCount])).toEqual([
           ["forgotten", 1],
           ["forgotten", 2]
         ])

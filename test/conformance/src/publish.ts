@@ -55,7 +55,7 @@ export const publishTests = (h: Harness) => {
           expect(Array.from(delivery.payload)).toEqual(Array.from(original.payload))
           expect(delivery.headers).toMatchObject(original.headers)
           expect(delivery.sequence).toBe((receipts[i] as Transport.PublishReceipt).sequence)
-          expect(delivery.attempt).toBe(1)
+          expect(delivery.deliveryCount).toBe(1)
           // Stored between the publish and the receipt, on the clock the transport follows (1 s of slack for a server's clock).
           expect(delivery.publishedAt).toBeGreaterThanOrEqual(before - 1000)
           expect(delivery.publishedAt).toBeLessThanOrEqual(after + 1000)
@@ -205,7 +205,7 @@ export const publishTests = (h: Harness) => {
         yield* receivedAtLeast(solo, total)
         yield* h.settle
         expect([...sharedBodies()].sort()).toEqual(expected)
-        expect(members.every((m) => m.received.every((d) => d.attempt === 1))).toBe(true)
+        expect(members.every((m) => m.received.every((d) => d.deliveryCount === 1))).toBe(true)
         expect([...bodies(solo.received)].sort()).toEqual(expected)
         // Each publisher's messages arrive in the order it published them.
         for (let p = 0; p < publishers; p++) {

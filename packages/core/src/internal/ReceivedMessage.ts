@@ -20,9 +20,13 @@ export class ReceivedMessage<A> implements Message<A> {
   /** Where the message is counted until it is settled, when a subscription keeps count. */
   unsettled: Unsettled | undefined = undefined
 
-  constructor(delivery: Delivery, payload: A) {
+  readonly attempt: number
+
+  /** @param attempt Which try of the handler this is (see `Message.attempt`). */
+  constructor(delivery: Delivery, payload: A, attempt: number) {
     this.delivery = delivery
     this.payload = payload
+    this.attempt = attempt
   }
 
   get topic(): string {
@@ -43,8 +47,8 @@ export class ReceivedMessage<A> implements Message<A> {
   get publishedAt(): Date {
     return new Date(this.delivery.publishedAt)
   }
-  get attempt(): number {
-    return this.delivery.attempt
+  get deliveryCount(): number {
+    return this.delivery.deliveryCount
   }
   get ack(): Effect.Effect<void, TransportError> {
     return this.settle(this.delivery.ack)
@@ -61,8 +65,8 @@ export class ReceivedMessage<A> implements Message<A> {
 
   /** What a log line shows: the message, not the broker's bookkeeping. */
   toJSON(): object {
-    const { topic, payload, id, key, headers, sequence, publishedAt, attempt } = this
-    return { topic, payload, id, key, headers, sequence, publishedAt, attempt }
+    const { topic, payload, id, key, headers, sequence, publishedAt, attempt, deliveryCount } = this
+    return { topic, payload, id, key, headers, sequence, publishedAt, attempt, deliveryCount }
   }
 
   // The flag is set when the settlement runs, not when it is read: a handler may destructure `ack`.
@@ -75,10 +79,10 @@ export class ReceivedMessage<A> implements Message<A> {
   }
 }
 
-/** The message of a delivery, or why its payload does not decode. */
-export const decode = <A>(topic: Topic<A>, delivery: Delivery): ReceivedMessage<A> | string => {
+/** The message of a delivery, as handler attempt `attempt`, or why its payload does not decode. */
+export const decode = <A>(topic: Topic<A>, delivery: Delivery, attempt: number): ReceivedMessage<A> | string => {
   const decoded = topic.codec.decode(delivery.payload)
   return Result.isSuccess(decoded)
-    ? new ReceivedMessage(delivery, decoded.success)
+    ? new ReceivedMessage(delivery, decoded.success, attempt)
     : `cannot decode the payload: ${decoded.failure}`
 }

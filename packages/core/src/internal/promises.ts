@@ -19,6 +19,7 @@ export const toPromiseMessage = <A>(message: EffectMessage<A>): Message<A> => ({
   sequence: message.sequence,
   publishedAt: message.publishedAt,
   attempt: message.attempt,
+  deliveryCount: message.deliveryCount,
   ack: () => run(message.ack),
   nak: (delay) => run(message.nak(delay)),
   term: () => run(message.term),

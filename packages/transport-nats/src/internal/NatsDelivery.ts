@@ -12,6 +12,7 @@ import type { Msg } from "@nats-io/transport-node"
 import type { Errors, Transport } from "@sluice/core"
 import { type Duration, Effect } from "effect"
 import type { AckSubjectInfo } from "./ackSubject.ts"
+import { type DeliveryHistories, NOTHING_RECORDED, type Recorded } from "./DeliveryHistories.ts"
 import { millis } from "./durations.ts"
 import { unavailable } from "./errors.ts"
 import type { Held } from "./Puller.ts"
@@ -20,8 +21,12 @@ import type { Redactor } from "./secrets.ts"
 
 /** What a delivery needs from its subscription. */
 export interface DeliveryHost {
-  /** The ack wait of an attempt, in milliseconds. */
-  readonly ackWaitMillis: (attempt: number) => number
+  /** The ack wait of delivery `deliveryCount` (1 for the first), in milliseconds. */
+  readonly ackWaitMillis: (deliveryCount: number) => number
+  /** Where what became of each delivery is kept. */
+  readonly histories: DeliveryHistories
+  /** The key of a message's history for this subscription's consumer. */
+  readonly historyKey: (sequence: number) => string
   /** Sends a settlement to the server and waits for its confirmation. */
   readonly confirm: (subject: string, payload: string) => Promise<unknown>
   /** Sends a settlement to the server without waiting; throws when the connection is closed. */
@@ -49,13 +54,15 @@ export class NatsDelivery implements Transport.Delivery {
   readonly sequence: number
   readonly payload: Uint8Array
   readonly publishedAt: number
-  readonly attempt: number
+  readonly deliveryCount: number
   readonly held: Held
   readonly #message: Msg
   /** Where settlements go: the message's reply subject, as it arrived. */
   readonly #ackSubject: Uint8Array
   readonly #host: DeliveryHost
   #labels: ReturnType<typeof labelsOf> | undefined
+  /** What the bucket recorded of the earlier deliveries, read once. */
+  #recorded: Promise<Recorded> | undefined
   #settled = false
 
   /**
@@ -67,8 +74,8 @@ export class NatsDelivery implements Transport.Delivery {
     this.sequence = info.streamSequence
     this.payload = message.data
     this.publishedAt = info.publishedAtMillis
-    this.attempt = info.deliveryCount
-    this.held = { deadline: Date.now() + host.ackWaitMillis(this.attempt), released: false }
+    this.deliveryCount = info.deliveryCount
+    this.held = { deadline: Date.now() + host.ackWaitMillis(this.deliveryCount), released: false }
     this.#message = message
     this.#ackSubject = ackSubject
     this.#host = host
@@ -95,11 +102,33 @@ export class NatsDelivery implements Transport.Delivery {
     return Effect.suspend(() => this.#sendOnce("ack"))
   }
 
-  /**
-   * The nak waits for the server's confirmation before the subscriber pulls again: the server queues
-   * settlements, and a pull it saw first would deliver a later message before this one.
-   */
+  /** Read from the bucket: the deliveries the record does not count as failed or handed back were abandoned. */
+  get history(): Effect.Effect<Transport.DeliveryHistory, Errors.TransportError> {
+    return Effect.tryPromise({
+      try: () => this.#recordedOnce(),
+      catch: (error) => unavailable("read the delivery history", error, this.#host.redact)
+    }).pipe(
+      Effect.map((recorded) => ({
+        failures: recorded.failures,
+        abandoned: Math.max(0, this.deliveryCount - 1 - recorded.failures - recorded.handedBack)
+      }))
+    )
+  }
+
   nak(delay?: Duration.Input): Effect.Effect<void, Errors.TransportError> {
+    return this.#handBack(delay, "handedBack")
+  }
+
+  retry(delay?: Duration.Input): Effect.Effect<void, Errors.TransportError> {
+    return this.#handBack(delay, "failures")
+  }
+
+  /**
+   * Records how this delivery ended, then sends the nak. The nak waits for the server's confirmation before
+   * the subscriber pulls again: the server queues settlements, and a pull it saw first would deliver a later
+   * message before this one. A record that cannot be written leaves this delivery to count as abandoned.
+   */
+  #handBack(delay: Duration.Input | undefined, ended: keyof Recorded): Effect.Effect<void, Errors.TransportError> {
     const payload =
       delay === undefined
         ? "-NAK"
@@ -107,15 +136,38 @@ export class NatsDelivery implements Transport.Delivery {
     return Effect.suspend(() => {
       if (this.#settled) return Effect.void
       this.#settled = true
-      return Effect.tryPromise({
+      const recorded = Effect.tryPromise({
+        try: () => this.#record(ended),
+        catch: (error) => unavailable("record the delivery", error, this.#host.redact)
+      }).pipe(
+        Effect.catch((error) =>
+          Effect.logWarning(
+            `message ${this.id} of ${this.topic}: ${error.message}; its next delivery counts this one as abandoned`
+          )
+        )
+      )
+      const sent = Effect.tryPromise({
         try: () => this.#host.confirm(decoder.decode(this.#ackSubject), payload),
         catch: (error) => unavailable("nak", error, this.#host.redact)
-      }).pipe(
+      })
+      return Effect.andThen(recorded, sent).pipe(
         // Settled or not, the server takes the message back (at once, or after its ack wait): it leaves the bound.
         Effect.ensuring(Effect.sync(() => this.#host.release(this.held))),
         Effect.asVoid
       )
     })
+  }
+
+  /** The record of the earlier deliveries: nothing on the first one, else read from the bucket once. */
+  #recordedOnce(): Promise<Recorded> {
+    if (this.deliveryCount === 1) return Promise.resolve(NOTHING_RECORDED)
+    this.#recorded ??= this.#host.histories.read(this.#host.historyKey(this.sequence))
+    return this.#recorded
+  }
+
+  async #record(ended: keyof Recorded): Promise<void> {
+    const before = await this.#recordedOnce()
+    await this.#host.histories.write(this.#host.historyKey(this.sequence), { ...before, [ended]: before[ended] + 1 })
   }
 
   get term(): Effect.Effect<void, Errors.TransportError> {
@@ -126,7 +178,7 @@ export class NatsDelivery implements Transport.Delivery {
     return Effect.try({
       try: () => {
         this.#host.send(this.#ackSubject, WORKING)
-        this.held.deadline = Date.now() + this.#host.ackWaitMillis(this.attempt)
+        this.held.deadline = Date.now() + this.#host.ackWaitMillis(this.deliveryCount)
       },
       catch: (error) => unavailable("working", error, this.#host.redact)
     })

@@ -12,9 +12,10 @@
  * of the same turn (the command buffer keeps their order, so the server frees what they settle before it
  * serves the pull). JetStream (2.9) cannot cancel a pull, and mishandles a redelivery it sends to a pull
  * whose inbox lost its subscriber: the message is lost until its ack wait, and the consumer re-sends a newer
- * message as new (a duplicate). So the inbox stays subscribed while the subscriber runs; `stop` unsubscribes
- * it (new messages then go elsewhere) and tells until when its pulls may linger at the server: a nak sent
- * before then would reach one of them.
+ * message as new (a duplicate); a pull still waiting there takes any message, new or redelivered, including
+ * one another member handed back. So the inbox stays subscribed while the subscriber runs, and after `stop`
+ * until its pulls are gone (answered in full, ended, or expired): what reaches it then goes to `late`, to be
+ * handed back once they are gone, when no pull of this puller can take it again.
  *
  * Why one inbox: the client's `fetch` subscribes and unsubscribes an inbox of its own for each pull, two more
  * writes per pull and interest that the server (and a cluster's routes) must track.
@@ -67,6 +68,7 @@ export class Puller {
   readonly #pullSubject: string
   readonly #options: PullerOptions
   readonly #receive: (message: Msg, reply: Uint8Array) => Held | undefined
+  readonly #late: (message: Msg, reply: Uint8Array) => void
   readonly #recover: (error: unknown) => Promise<boolean>
   /**
    * What it holds, in the order received, and how many of them are not released. Released ones leave
@@ -96,12 +98,20 @@ export class Puller {
   /** Pulls were given up; no new pull until `recover` answered and the old ones are gone. */
   #recovering = false
   #running = true
+  /** Until when pulls given up after a failure may still wait at the server, in ms since the epoch. */
+  #givenUpUntil = 0
+  /** Resolves once the stopped puller's pulls are gone. */
+  readonly #gone: Promise<void>
+  #resolveGone: () => void = () => {}
+  /** Set while stopped and waiting for the pulls to be gone: cancels the wait for their expiry. */
+  #whenGone: (() => void) | undefined
 
   /**
    * @param pullSubject The consumer's `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>` subject.
    * @param inboxPrefix The connection's inbox prefix, when it has one of its own.
    * @param receive Takes a message the server delivered, with its reply subject, and returns its hold;
    *   `undefined` when it is no delivery.
+   * @param late Takes a message the server delivered after `stop`, with its reply subject.
    * @param recover Decides after failed pulls: resolve true to pull again, false to stop. Given an
    *   {@link InboxClosed}, it must stop.
    * @param sweepMillis How often holds whose ack wait passed are released, in milliseconds.
@@ -113,13 +123,18 @@ export class Puller {
     inboxPrefix: string | undefined,
     options: PullerOptions,
     receive: (message: Msg, reply: Uint8Array) => Held | undefined,
+    late: (message: Msg, reply: Uint8Array) => void,
     recover: (error: unknown) => Promise<boolean>,
     sweepMillis: number
   ) {
+    this.#gone = new Promise((resolve) => {
+      this.#resolveGone = resolve
+    })
     this.#commands = commands
     this.#pullSubject = pullSubject
     this.#options = options
     this.#receive = receive
+    this.#late = late
     this.#recover = recover
     this.#pullRequest = `{"expires":${nanos(options.expiresMillis)},"idle_heartbeat":${nanos(options.heartbeatMillis)},"batch":`
     this.#inboxPrefix = createInbox(inboxPrefix)
@@ -157,20 +172,37 @@ export class Puller {
   }
 
   /**
-   * Stops pulling. Returns when the server will have forgotten this puller's pulls, in ms since the epoch;
-   * a message handed back with a nak before then may be lost to one of them until its ack wait.
+   * Stops pulling. Resolves once the server has no pull of this puller left (answered in full, ended, or
+   * expired): a message handed back with a nak before then may be taken by one of them. Until then the
+   * inbox stays subscribed, and what reaches it goes to `late`.
    */
-  stop(): number {
+  stop(): Promise<void> {
     if (this.#running) {
       this.#running = false
       for (const timer of this.#timers) clearInterval(timer)
-      this.#subscription.unsubscribe()
+      const expired = setTimeout(() => this.#pullsGone(), Math.max(0, this.#pullsGoneAt() - Date.now()))
+      expired.unref()
+      this.#whenGone = () => clearTimeout(expired)
+      this.#checkGone()
     }
-    return this.#pullsGoneAt()
+    return this.#gone
   }
 
   #pullsGoneAt(): number {
     return this.#lastPullAt + this.#options.expiresMillis + LINGER_MARGIN_MILLIS
+  }
+
+  /** Stopped, every pull answered, none given up that may still wait at the server: they are gone. */
+  #checkGone(): void {
+    if (!this.#running && this.#requested === 0 && Date.now() >= this.#givenUpUntil) this.#pullsGone()
+  }
+
+  #pullsGone(): void {
+    if (this.#whenGone === undefined) return
+    this.#whenGone()
+    this.#whenGone = undefined
+    this.#subscription.unsubscribe()
+    this.#resolveGone()
   }
 
   #onMessage(message: Msg): void {
@@ -181,7 +213,8 @@ export class Puller {
     if (reply !== undefined) {
       if (this.#requested > 0) this.#requested--
       if (!this.#running) {
-        message.respond("-NAK")
+        this.#late(message, reply)
+        this.#checkGone()
         return
       }
       const held = this.#receive(message, reply)
@@ -203,7 +236,8 @@ export class Puller {
       return
     }
     this.#requested = Math.max(0, this.#requested - undelivered)
-    this.#pump()
+    if (this.#running) this.#pump()
+    else this.#checkGone()
   }
 
   /** Pulls are outstanding and the server went silent: they are gone (server restart, leader change). */
@@ -218,7 +252,10 @@ export class Puller {
 
   /** Nothing more can arrive: the subscriber ends, whatever recovery is under way. */
   #inboxClosed(cause: unknown): void {
-    if (!this.#running) return
+    if (!this.#running) {
+      this.#pullsGone()
+      return
+    }
     this.#recovering = true
     const reason = cause instanceof Error ? `: ${cause.message}` : ""
     const stop = () => this.stop()
@@ -229,6 +266,7 @@ export class Puller {
   #failed(error: unknown): void {
     if (!this.#running || this.#recovering) return
     this.#recovering = true
+    this.#givenUpUntil = this.#pullsGoneAt()
     this.#requested = 0
     this.#missedHeartbeats = 0
     this.#inbox = `${this.#inboxPrefix}.${++this.#inboxes}`

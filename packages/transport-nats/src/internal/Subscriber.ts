@@ -17,12 +17,28 @@ import { Errors, type Transport, TransportDefaults } from "@sluice/core"
 import { Cause, Effect, Queue, type Scope, Stream } from "effect"
 import { readAckSubject } from "./ackSubject.ts"
 import type { CommandBuffer } from "./CommandBuffer.ts"
+import { DeliveryHistories } from "./DeliveryHistories.ts"
 import { isConsumerNotFound, isStreamNotFound, unavailable } from "./errors.ts"
 import { type DeliveryHost, NatsDelivery } from "./NatsDelivery.ts"
 import { pullSubject } from "./names.ts"
 import { type Held, InboxClosed, Puller } from "./Puller.ts"
 import type { PullSettings } from "./pullSettings.ts"
 import type { Redactor } from "./secrets.ts"
+
+/** Work that outlives a closed subscription, for its transport to await. */
+export class Lingering {
+  readonly #pending = new Set<Promise<unknown>>()
+
+  add(work: Promise<unknown>): void {
+    this.#pending.add(work)
+    void work.finally(() => this.#pending.delete(work))
+  }
+
+  /** Resolves once everything added so far is done. */
+  settled(): Promise<void> {
+    return Promise.allSettled([...this.#pending]).then(() => undefined)
+  }
+}
 
 /** What every subscriber of a transport shares. */
 export interface SubscriberContext {
@@ -32,6 +48,13 @@ export interface SubscriberContext {
   /** The connection's inbox prefix, when it has one of its own. */
   readonly inboxPrefix: string | undefined
   readonly pull: PullSettings
+  /** Where what became of each delivery is kept. */
+  readonly histories: DeliveryHistories
+  /**
+   * Hand-backs waiting for a closed subscription's pulls to be gone, which the transport awaits before it
+   * closes the connection; each removes itself when done.
+   */
+  readonly lingering: Lingering
   /** How long a nak waits for the server's confirmation, in milliseconds. */
   readonly timeoutMillis: number
   readonly redact: Redactor
@@ -67,17 +90,19 @@ export class Subscriber implements DeliveryHost {
   }
 
   readonly redact: Redactor
+  readonly histories: DeliveryHistories
   readonly #context: SubscriberContext
   readonly #target: SubscriberTarget
   readonly #queue: DeliveryQueue
   /** The ack wait of each attempt, in milliseconds; the last repeats. */
   readonly #ackWaits: ReadonlyArray<number>
   readonly #puller: Puller
-  /** Until when the closed subscription's pulls may linger at the server, in ms since the epoch; 0 while open. */
-  #lingerUntil = 0
+  /** Resolves once the closed subscription's pulls are gone from the server; `undefined` while it is open. */
+  #pullsGone: Promise<void> | undefined
 
   private constructor(context: SubscriberContext, target: SubscriberTarget, queue: DeliveryQueue) {
     this.redact = context.redact
+    this.histories = context.histories
     this.#context = context
     this.#target = target
     this.#queue = queue
@@ -96,13 +121,18 @@ export class Subscriber implements DeliveryHost {
         retryMillis: Math.min(1000, pull.heartbeatMillis)
       },
       (message, reply) => this.#receive(message, reply),
+      (message, reply) => this.#handBackLate(message, reply),
       (error) => this.#recover(error),
       sweepMillis
     )
   }
 
-  ackWaitMillis(attempt: number): number {
-    return TransportDefaults.ackWaitOf(this.#ackWaits, attempt)
+  ackWaitMillis(deliveryCount: number): number {
+    return TransportDefaults.ackWaitOf(this.#ackWaits, deliveryCount)
+  }
+
+  historyKey(sequence: number): string {
+    return DeliveryHistories.keyOf(this.#target.topic, this.#target.consumer, sequence)
   }
 
   release(held: Held): void {
@@ -114,15 +144,18 @@ export class Subscriber implements DeliveryHost {
   }
 
   confirm(subject: string, payload: string): Promise<unknown> {
-    const { connection, timeoutMillis } = this.#context
-    const wait = this.#lingerUntil - Date.now()
-    if (wait <= 0) return connection.request(subject, payload, { timeout: timeoutMillis })
+    const { connection, timeoutMillis, lingering } = this.#context
+    const send = () => connection.request(subject, payload, { timeout: timeoutMillis })
+    if (this.#pullsGone === undefined) return send()
     // The subscription closed and its pulls may linger at the server: hand the message back once they are
-    // gone. Should the connection close first, the ack wait brings it back.
-    setTimeout(
-      () => connection.request(subject, payload, { timeout: timeoutMillis }).catch(() => undefined),
-      wait
-    ).unref()
+    // gone. The transport waits for it before it closes the connection; should the connection close first
+    // all the same, the ack wait brings the message back.
+    lingering.add(
+      this.#pullsGone.then(send).then(
+        () => undefined,
+        () => undefined
+      )
+    )
     return Promise.resolve()
   }
 
@@ -133,6 +166,14 @@ export class Subscriber implements DeliveryHost {
     const delivery = new NatsDelivery(this.#target.topic, message, reply, info, this)
     Queue.offerUnsafe(this.#queue, delivery)
     return delivery.held
+  }
+
+  /** A message that reached the closed subscription through a lingering pull: nobody will handle it, so it goes back. */
+  #handBackLate(message: Msg, reply: Uint8Array): void {
+    const info = readAckSubject(reply)
+    if (info === undefined) return
+    const delivery = new NatsDelivery(this.#target.topic, message, reply, info, this)
+    this.#context.lingering.add(Effect.runPromise(Effect.ignore(delivery.nak())))
   }
 
   /** After failed pulls: go on unless the connection or the pulls' inbox is closed for good, or the consumer is gone. */
@@ -158,7 +199,7 @@ export class Subscriber implements DeliveryHost {
   /** Stops pulling and ends the stream; what it received but never emitted goes back to the server at once. */
   #close(): Effect.Effect<void> {
     return Effect.suspend(() => {
-      this.#lingerUntil = this.#puller.stop()
+      this.#pullsGone = this.#puller.stop()
       return Effect.andThen(
         Queue.end(this.#queue),
         Effect.orElseSucceed(Queue.clear(this.#queue), () => [])

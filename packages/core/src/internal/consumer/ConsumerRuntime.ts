@@ -17,17 +17,18 @@ import * as TransportChecks from "../../TransportChecks.ts"
 import * as TransportDefaults from "../../TransportDefaults.ts"
 import { count, duration, firstProblem, func, object } from "../options.ts"
 import { decode } from "../ReceivedMessage.ts"
+import { historyOf } from "./history.ts"
 import { type Hold, KeepAlive } from "./KeepAlive.ts"
 import * as Settler from "./Settler.ts"
 
 const DEFAULT_MAX_ATTEMPTS = 5
-/** Deliveries a consumed message may have beyond `maxAttempts`, for deliveries that ended without an outcome. */
-const UNSETTLED_DELIVERIES = 5
+/**
+ * Earlier deliveries of a message that may end without an outcome (a crash, an overrun ack wait) before it is
+ * dead-lettered without being handled: a message that crashes its consumer must not crash every consumer.
+ */
+export const MAX_ABANDONED = 5
 const DEFAULT_STOP_TIMEOUT = Duration.seconds(30)
 const DEFAULT_HANDLER_TIMEOUT = Duration.minutes(5)
-
-/** The default redelivery delay: 1 s doubling per attempt, at most 1 minute. */
-export const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
 
 /** The consumer's options are acceptable, the subscription's among them: the first problem, or success. */
 export const validate = (options: ConsumeOptions): Result.Result<void, InvalidConfig | InvalidName> => {
@@ -58,7 +59,6 @@ export const start = <A, E, R>(
 ): Effect.Effect<Consumer, TransportError, Scope.Scope | R> =>
   Effect.gen(function* () {
     const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
-    const maxDeliveries = maxAttempts + UNSETTLED_DELIVERIES
     const concurrency = options.concurrency ?? 1
     // A message waits in the broker, not here, until a handler is free: a crash strands no more than that.
     const maxInFlight = options.maxInFlight ?? concurrency
@@ -69,8 +69,7 @@ export const start = <A, E, R>(
       deadLetterTopic: topic.deadLetter,
       group: options.group,
       maxAttempts,
-      maxDeliveries,
-      redeliveryDelay: options.redeliveryDelay ?? defaultRedeliveryDelay
+      redeliveryDelay: options.redeliveryDelay ?? Settler.defaultRedeliveryDelay
     })
     const clock = yield* Clock.Clock
     const workingInterval =
@@ -82,9 +81,12 @@ export const start = <A, E, R>(
     /** A handler that overran its time: it no longer holds its message, and its attempt failed. */
     const timedOut = (hold: Hold) => {
       held.release(hold)
-      const failure = Cause.fail(new HandlerTimeout({ topic: topic.name, timeoutMillis: handlerTimeoutMillis }))
+      const cause = Cause.fail(new HandlerTimeout({ topic: topic.name, timeoutMillis: handlerTimeoutMillis }))
       const interrupted = hold.fiber === undefined ? Effect.void : Fiber.interrupt(hold.fiber)
-      return Effect.andThen(interrupted, settler.settle(hold.delivery, { _tag: "Failed", cause: failure }))
+      return Effect.andThen(
+        interrupted,
+        settler.settle(hold.delivery, { _tag: "Failed", cause, attempt: hold.attempt })
+      )
     }
     // One fiber marks the messages held long as worked on, and finds the handlers that overran their time.
     yield* Effect.forkScoped(
@@ -99,20 +101,14 @@ export const start = <A, E, R>(
     )
 
     // The per-message path: plain code and one Effect chain, no generator.
-    const handle = (hold: Hold): Effect.Effect<void, never, R> => {
+    const start = (hold: Hold, attempt: number): Effect.Effect<void, never, R> => {
       const delivery = hold.delivery
-      // The broker's last delivery: a handler failure from attempt maxAttempts on would have dead-lettered
-      // the message, so the deliveries since then all ended without an outcome. Dead-letter it rather than
-      // let the broker drop it.
-      if (delivery.attempt >= maxDeliveries) {
-        held.release(hold)
-        return settler.settle(delivery, Settler.Abandoned)
-      }
-      const message = decode(topic, delivery)
+      const message = decode(topic, delivery, attempt)
       if (typeof message === "string") {
         held.release(hold)
         return settler.settle(delivery, { _tag: "Undecodable", reason: message })
       }
+      hold.attempt = attempt
       hold.startedAt = clock.currentTimeMillisUnsafe()
       return Effect.matchCauseEffect(handler(message), {
         // Declared with its parameter: Effect wraps a callback of another arity in a closure, per message.
@@ -128,9 +124,19 @@ export const start = <A, E, R>(
           if (message.settled) return Effect.void
           return settler.settle(
             delivery,
-            Cause.hasInterruptsOnly(cause) ? Settler.HandedBack : { _tag: "Failed", cause }
+            Cause.hasInterruptsOnly(cause) ? Settler.HandedBack : { _tag: "Failed", cause, attempt }
           )
         }
+      })
+    }
+    // A first delivery is attempt 1; a redelivery's attempt, and whether it was abandoned too often to handle
+    // again, come from its history.
+    const handle = (hold: Hold): Effect.Effect<void, never, R> => {
+      if (hold.delivery.deliveryCount === 1) return start(hold, 1)
+      return Effect.flatMap(historyOf(hold.delivery), (history) => {
+        if (history.abandoned < MAX_ABANDONED) return start(hold, history.failures + 1)
+        held.release(hold)
+        return settler.settle(hold.delivery, { _tag: "Abandoned", ...history })
       })
     }
     // The fiber is kept so that a handler that overruns its time can be interrupted.
@@ -145,7 +151,7 @@ export const start = <A, E, R>(
     // The subscription has a scope of its own, so that `stop` can end it before the consumer's scope closes.
     const subscription = yield* Scope.fork(yield* Effect.scope)
     const deliveries = yield* transport
-      .subscribe({ ...options, topic: topic.name, maxDeliveries, maxInFlight })
+      .subscribe({ ...options, topic: topic.name, maxInFlight })
       .pipe(Scope.provide(subscription))
     const feed = yield* deliveries.pipe(
       Stream.runForEachArray((batch) => {

@@ -6,6 +6,8 @@ export interface Hold {
   readonly delivery: Delivery
   /** When it was taken or last marked as worked on, in ms since the epoch. */
   since: number
+  /** Which try of the handler it is, once started. */
+  attempt: number
   /** When its handler started, in ms since the epoch; `undefined` while it waits. */
   startedAt: number | undefined
   /** The fiber its handler runs on, once started. */
@@ -52,6 +54,7 @@ export class KeepAlive {
     const hold: Hold = {
       delivery,
       since: nowMillis,
+      attempt: 0,
       startedAt: undefined,
       fiber: undefined,
       previous: this.#last,

@@ -4,7 +4,7 @@
  * exactly once, and nothing here fails: a settlement the broker did not take is logged, and the broker's ack
  * wait brings the message back.
  */
-import { Cause, Clock, type Duration, Effect, Exit } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Option } from "effect"
 import * as DeadLetter from "../../DeadLetter.ts"
 import type { Delivery, Transport } from "../../Transport.ts"
 
@@ -14,19 +14,21 @@ export type Outcome =
   | { readonly _tag: "Succeeded" }
   /** The handler settled the message itself (ack, nak or term): the runtime adds nothing. */
   | { readonly _tag: "SettledByHandler" }
-  /** The handler failed or died. */
-  | { readonly _tag: "Failed"; readonly cause: Cause.Cause<unknown> }
+  /** The handler failed or died, on its attempt `attempt`. */
+  | { readonly _tag: "Failed"; readonly cause: Cause.Cause<unknown>; readonly attempt: number }
   /** The handler was interrupted (the consumer is stopping), or never started: the message goes back at once. */
   | { readonly _tag: "HandedBack" }
   /** The payload does not decode with the topic's codec. */
   | { readonly _tag: "Undecodable"; readonly reason: string }
-  /** The broker's last delivery, and the deliveries since the last allowed attempt ended without an outcome. */
-  | { readonly _tag: "Abandoned" }
+  /** So many earlier deliveries ended without an outcome (crashes, overrun ack waits) that it is not handled again. */
+  | { readonly _tag: "Abandoned"; readonly abandoned: number; readonly failures: number }
 
 export const Succeeded: Outcome = { _tag: "Succeeded" }
 export const SettledByHandler: Outcome = { _tag: "SettledByHandler" }
 export const HandedBack: Outcome = { _tag: "HandedBack" }
-export const Abandoned: Outcome = { _tag: "Abandoned" }
+
+/** The default redelivery delay: 1 s doubling per attempt, at most 1 minute. */
+export const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
 
 /** How a consumer settles: its topic, its group, and its retry policy. */
 export interface SettlerOptions {
@@ -39,8 +41,6 @@ export interface SettlerOptions {
   readonly group: string | undefined
   /** The attempt from which a handler failure dead-letters the message. */
   readonly maxAttempts: number
-  /** The broker's limit on deliveries: the last one dead-letters the message without handling it. */
-  readonly maxDeliveries: number
   /** Delay before a failed message is delivered again, by attempt. */
   readonly redeliveryDelay: (attempt: number) => Duration.Input
 }
@@ -59,39 +59,60 @@ export class Settler {
 
   /** Tells the broker what became of `delivery`. Never fails: a settlement the broker did not take is logged. */
   settle(delivery: Delivery, outcome: Outcome): Effect.Effect<void> {
-    const { maxAttempts, maxDeliveries, redeliveryDelay } = this.#options
+    const { maxAttempts, redeliveryDelay } = this.#options
     switch (outcome._tag) {
       case "Succeeded":
         return this.#logged(delivery, "ack", delivery.ack)
       case "SettledByHandler":
         return Effect.void
       case "Failed": {
-        if (delivery.attempt < maxAttempts)
-          return this.#logged(delivery, "nak", delivery.nak(redeliveryDelay(delivery.attempt)))
-        return this.#deadLetter(delivery, `handler failed ${delivery.attempt} times: ${describeFailure(outcome.cause)}`)
+        const { attempt } = outcome
+        if (attempt < maxAttempts)
+          return this.#logged(delivery, "retry", delivery.retry(this.#delayOf(attempt, redeliveryDelay)))
+        return this.#deadLetter(delivery, attempt, `handler failed ${attempt} times: ${describeFailure(outcome.cause)}`)
       }
       case "HandedBack":
         return this.#logged(delivery, "hand back", delivery.nak())
       case "Undecodable":
-        return this.#deadLetter(delivery, outcome.reason)
+        return this.#deadLetter(delivery, 0, outcome.reason)
       case "Abandoned":
         return this.#deadLetter(
           delivery,
-          `attempts ${maxAttempts} to ${maxDeliveries - 1} ended without an outcome (consumers stopped or crashed, or ack waits overran)`
+          outcome.failures,
+          `${outcome.abandoned} deliveries ended without an outcome (a consumer crashed, or a handler overran its ack wait); it is not handled again`
         )
     }
+  }
+
+  /** The redelivery delay of `attempt`; the default's where the user's function gives no duration. */
+  #delayOf(attempt: number, delayOf: (attempt: number) => Duration.Input): Duration.Input {
+    const delay = delayOf(attempt)
+    return Option.match(Duration.fromInput(delay), {
+      onNone: () => defaultRedeliveryDelay(attempt),
+      onSome: (duration) => (Duration.isNegative(duration) ? defaultRedeliveryDelay(attempt) : duration)
+    })
   }
 
   /**
    * Moves a delivery to the dead letter, then acknowledges it; if the dead letter cannot be stored, the
    * delivery is delivered again after its redelivery delay, to be dead-lettered then.
    */
-  #deadLetter(delivery: Delivery, reason: string): Effect.Effect<void> {
+  #deadLetter(delivery: Delivery, attempts: number, reason: string): Effect.Effect<void> {
     const { transport, topic, deadLetterTopic, group, redeliveryDelay } = this.#options
     const acked = this.#logged(delivery, "ack", delivery.ack)
-    const redelivered = this.#logged(delivery, "nak", delivery.nak(redeliveryDelay(delivery.attempt)))
+    // Handed back, not failed again: its next delivery is the same attempt, and dead-letters it if it fails.
+    const redelivered = this.#logged(
+      delivery,
+      "nak",
+      delivery.nak(this.#delayOf(Math.max(1, attempts), redeliveryDelay))
+    )
     return Effect.gen(function* () {
-      const letter = DeadLetter.record(deadLetterTopic, delivery, group, reason, yield* Clock.currentTimeMillis)
+      const letter = DeadLetter.record(deadLetterTopic, delivery, {
+        group,
+        reason,
+        attempts,
+        nowMillis: yield* Clock.currentTimeMillis
+      })
       const stored = yield* Effect.exit(transport.publish([letter]))
       if (Exit.isSuccess(stored)) {
         yield* Effect.logWarning(`dead-lettered message ${delivery.id} of ${topic}: ${reason}`)

@@ -1,6 +1,6 @@
 import { type Cause, Duration, Effect, Queue } from "effect"
 import type { StartPosition } from "../../StartPosition.ts"
-import type { Delivery, OutgoingRecord, SubscriptionOptions } from "../../Transport.ts"
+import type { Delivery, DeliveryHistory, OutgoingRecord, SubscriptionOptions } from "../../Transport.ts"
 import * as TransportDefaults from "../../TransportDefaults.ts"
 import type { RemovalListener, TopicLog } from "./TopicLog.ts"
 
@@ -123,11 +123,13 @@ export class Group implements RemovalListener {
     this.ack(sequence)
   }
 
-  nak(delivery: MemoryDelivery, delayMs: number): void {
+  /** Hands the delivery back, to deliver again after `delayMs`; with `failed`, its handler failed. */
+  nak(delivery: MemoryDelivery, delayMs: number, failed: boolean): void {
     const entry = this.current(delivery)
     if (entry === undefined) return
+    if (failed) entry.ended = "failed"
     this.release(entry)
-    if (entry.attempt >= this.policy.maxDeliveries) this.forget(entry)
+    if (entry.deliveryCount >= this.policy.maxDeliveries) this.forget(entry)
     else if (delayMs > 0) {
       entry.state = "delayed"
       entry.due = this.host.now() + delayMs
@@ -138,7 +140,7 @@ export class Group implements RemovalListener {
 
   working(delivery: MemoryDelivery): void {
     const entry = this.current(delivery)
-    if (entry !== undefined) entry.due = this.host.now() + this.ackWaitOf(entry.attempt)
+    if (entry !== undefined) entry.due = this.host.now() + this.ackWaitOf(entry.deliveryCount)
   }
 
   /** Redelivers what passed its ack wait or nak delay; returns the earliest deadline still ahead. */
@@ -151,8 +153,9 @@ export class Group implements RemovalListener {
         continue
       }
       if (entry.state === "inFlight") {
+        entry.ended = "abandoned"
         this.release(entry)
-        if (entry.attempt >= this.policy.maxDeliveries) {
+        if (entry.deliveryCount >= this.policy.maxDeliveries) {
           this.forget(entry)
           continue
         }
@@ -177,10 +180,9 @@ export class Group implements RemovalListener {
         if (previous !== undefined) this.entries.delete(sequence)
         continue
       }
-      const attempt = previous === undefined ? 1 : previous.seen ? previous.attempt + 1 : previous.attempt
-      const delivery = new MemoryDelivery(this, record, sequence, this.log.publishedAt(sequence), attempt)
+      const delivery = new MemoryDelivery(this, record, sequence, this.log.publishedAt(sequence), previous)
       delivery.member = member
-      delivery.due = this.host.now() + this.ackWaitOf(attempt)
+      delivery.due = this.host.now() + this.ackWaitOf(delivery.deliveryCount)
       this.entries.set(sequence, delivery)
       member.inFlight++
       this.host.deadline(delivery.due)
@@ -214,8 +216,8 @@ export class Group implements RemovalListener {
     return this.entries.get(delivery.sequence) === delivery && delivery.state === "inFlight" ? delivery : undefined
   }
 
-  private ackWaitOf(attempt: number): number {
-    return TransportDefaults.ackWaitOf(this.policy.ackWaitMs, attempt)
+  private ackWaitOf(deliveryCount: number): number {
+    return TransportDefaults.ackWaitOf(this.policy.ackWaitMs, deliveryCount)
   }
 
   private release(entry: MemoryDelivery): void {
@@ -254,6 +256,8 @@ const startOf = (log: TopicLog, start: StartPosition): number => {
   }
 }
 
+const NO_HISTORY: DeliveryHistory = { failures: 0, abandoned: 0 }
+
 /**
  * A delivery from the memory broker. It is also the group's record of where
  * the message stands until it is settled, so a delivery costs one object.
@@ -267,17 +271,28 @@ class MemoryDelivery implements Delivery {
   readonly headers: Readonly<Record<string, string>>
   readonly payload: Uint8Array
   readonly publishedAt: number
-  readonly attempt: number
+  readonly deliveryCount: number
+  /** What became of the earlier deliveries. */
+  readonly past: DeliveryHistory
   /** In flight with a member, waiting out a nak delay, or ready to be delivered again. */
   state: "inFlight" | "delayed" | "ready" = "inFlight"
   /** When the ack wait (in flight) or the nak delay (delayed) ends, in epoch milliseconds. */
   due = 0
   member: Member | undefined = undefined
-  /** False when the delivery was handed back before it was emitted: the next one keeps its attempt number. */
+  /** False when the delivery was handed back before it was emitted: the next one keeps its count and history. */
   seen = true
+  /** How this delivery ended, where the next one's history counts it. */
+  ended: "failed" | "abandoned" | undefined = undefined
   private readonly group: Group
 
-  constructor(group: Group, record: OutgoingRecord, sequence: number, publishedAt: number, attempt: number) {
+  /** @param previous The message's previous delivery to the group, whose count and history this one continues. */
+  constructor(
+    group: Group,
+    record: OutgoingRecord,
+    sequence: number,
+    publishedAt: number,
+    previous: MemoryDelivery | undefined
+  ) {
     this.group = group
     this.topic = record.topic
     this.sequence = sequence
@@ -286,7 +301,23 @@ class MemoryDelivery implements Delivery {
     this.headers = record.headers
     this.payload = record.payload
     this.publishedAt = publishedAt
-    this.attempt = attempt
+    if (previous === undefined) {
+      this.deliveryCount = 1
+      this.past = NO_HISTORY
+    } else if (!previous.seen) {
+      this.deliveryCount = previous.deliveryCount
+      this.past = previous.past
+    } else {
+      this.deliveryCount = previous.deliveryCount + 1
+      this.past = {
+        failures: previous.past.failures + (previous.ended === "failed" ? 1 : 0),
+        abandoned: previous.past.abandoned + (previous.ended === "abandoned" ? 1 : 0)
+      }
+    }
+  }
+
+  get history(): Effect.Effect<DeliveryHistory> {
+    return Effect.succeed(this.past)
   }
 
   get ack(): Effect.Effect<void> {
@@ -294,7 +325,11 @@ class MemoryDelivery implements Delivery {
   }
 
   nak(delay?: Duration.Input): Effect.Effect<void> {
-    return Effect.sync(() => this.group.nak(this, delay === undefined ? 0 : Duration.toMillis(delay)))
+    return Effect.sync(() => this.group.nak(this, delay === undefined ? 0 : Duration.toMillis(delay), false))
+  }
+
+  retry(delay?: Duration.Input): Effect.Effect<void> {
+    return Effect.sync(() => this.group.nak(this, delay === undefined ? 0 : Duration.toMillis(delay), true))
   }
 
   get term(): Effect.Effect<void> {
@@ -307,7 +342,7 @@ class MemoryDelivery implements Delivery {
 
   /** What a log line shows: the message, not the group's state. */
   toJSON(): object {
-    const { topic, sequence, id, key, headers, publishedAt, attempt } = this
-    return { topic, sequence, id, key, headers, payloadBytes: this.payload.byteLength, publishedAt, attempt }
+    const { topic, sequence, id, key, headers, publishedAt, deliveryCount } = this
+    return { topic, sequence, id, key, headers, payloadBytes: this.payload.byteLength, publishedAt, deliveryCount }
   }
 }
