@@ -25,7 +25,7 @@ import { type Duration, Effect, Layer, type Scope, type Stream } from "effect"
 import { CommandBuffer } from "./internal/CommandBuffer.ts"
 import { Confirmations } from "./internal/Confirmations.ts"
 import { clientInternalsOf } from "./internal/clientInternals.ts"
-import { type ConnectionSettings, open, redactorOf } from "./internal/connection.ts"
+import { type ConnectionSettings, open, redactorOf, targetOf } from "./internal/connection.ts"
 import { consumerConfigOf, consumerSettingsOf } from "./internal/consumerConfig.ts"
 import { millis, nanos } from "./internal/durations.ts"
 import {
@@ -108,10 +108,14 @@ export const make = (
   Effect.gen(function* () {
     const pull = yield* Effect.fromResult(pullSettingsOf(options))
     const redact = redactorOf(options)
+    const target = yield* Effect.fromResult(targetOf(options))
     const nc =
       options.connection ??
       (yield* Effect.acquireRelease(
-        Effect.tryPromise({ try: () => open(options), catch: (error) => unavailable("connect", error, redact) }),
+        Effect.tryPromise({
+          try: () => open(options, target),
+          catch: (error) => unavailable("connect", error, redact)
+        }),
         (connection) => Effect.promise(() => connection.close().catch(() => undefined))
       ))
     const internals = yield* Effect.fromResult(clientInternalsOf(nc))

@@ -1,8 +1,9 @@
 /**
  * Credentials never leak: whatever goes wrong while connecting to NATS with a password, a token, a
- * URL with `user:pass@`, an nkey seed or a credentials file (or after connecting with them), no secret
- * appears in the error (its message, `String`, JSON, cause, stack, `util.inspect`), in an Effect log
- * line, or in anything written to the console, stdout or stderr.
+ * URL with `user:pass@` or `token@` (which work, as with the NATS CLI), an nkey seed or a credentials
+ * file (or after connecting with them), no secret appears in the error (its message, `String`, JSON,
+ * cause, stack, `util.inspect`), in an Effect log line, or in anything written to the console, stdout or
+ * stderr.
  */
 
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto"
@@ -29,6 +30,8 @@ const decoder = new TextDecoder()
 
 const USER = "sluice"
 const PASSWORD = random("pw-right-")
+/** A password with the characters a URL's user info must percent-encode. */
+const RESERVED_PASSWORD = random("pw:@/%?#-")
 const WRONG_PASSWORD = random("pw-wrong-")
 const TOKEN = random("tok-right-")
 const WRONG_TOKEN = random("tok-wrong-")
@@ -83,6 +86,8 @@ ${credsSeed}
  */
 const SECRETS: ReadonlyArray<readonly [string, string]> = [
   ["the password", PASSWORD],
+  ["the password with reserved characters", RESERVED_PASSWORD],
+  ["the password with reserved characters, percent-encoded", encodeURIComponent(RESERVED_PASSWORD)],
   ["the wrong password", WRONG_PASSWORD],
   ["the token", TOKEN],
   ["the wrong token", WRONG_TOKEN],
@@ -111,16 +116,17 @@ const NEEDLES = [
 
 // Three servers, each requiring one kind of credentials. `--user`/`--pass` and `--auth` are the flags of
 // nats-server 2.9.10; nkey users need a config file.
-const [userServer, tokenServer, nkeyServer] = await Promise.all([
+const [userServer, tokenServer, nkeyServer, reservedServer] = await Promise.all([
   NatsServer.start({ args: ["--user", USER, "--pass", PASSWORD] }),
   NatsServer.start({ args: ["--auth", TOKEN] }),
-  NatsServer.start({ configText: `authorization { users: [ { nkey: "${allowedUser.getPublicKey()}" } ] }` })
+  NatsServer.start({ configText: `authorization { users: [ { nkey: "${allowedUser.getPublicKey()}" } ] }` }),
+  NatsServer.start({ args: ["--user", USER, "--pass", RESERVED_PASSWORD] })
 ])
 const credsDir = await mkdtemp(join(tmpdir(), "sluice-secrets-"))
 const credentialsFile = join(credsDir, "ci.creds")
 await writeFile(credentialsFile, credsText, { mode: 0o600 })
 afterAll(async () => {
-  await Promise.all([userServer.stop(), tokenServer.stop(), nkeyServer.stop()])
+  await Promise.all([userServer.stop(), tokenServer.stop(), nkeyServer.stop(), reservedServer.stop()])
   await rm(credsDir, { recursive: true, force: true })
 })
 
@@ -294,16 +300,31 @@ describe("NATS secrets: a failed connection", () => {
     expectConnectFailure(failureOf(exit, captured), /authorization violation/i)
   })
 
-  it("to a server URL with user:password@ in it shows no password, with or without a scheme", async () => {
+  it("with a wrong password or token in the server URL says the authorization failed and shows no secret, with or without a scheme", async () => {
     for (const servers of [
       `nats://${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}`,
-      `nats://${USER}:${PASSWORD}@127.0.0.1:${userServer.port}`,
       `${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}`,
-      `nats://${TOKEN}@127.0.0.1:${tokenServer.port}`
+      `nats://${WRONG_TOKEN}@127.0.0.1:${tokenServer.port}`,
+      // The right password for another server: the token server refuses it.
+      `nats://${USER}:${PASSWORD}@127.0.0.1:${tokenServer.port}`
     ]) {
       const { exit, captured } = await attempt(connectWith({ servers }))
-      // nats.js takes no credentials from a URL, so the server refuses the connection.
       expectConnectFailure(failureOf(exit, captured), /authorization violation/i)
+    }
+  })
+
+  it("to servers whose URLs carry different credentials, or other ones than user and pass, fails with InvalidConfig and shows none of them", async () => {
+    for (const options of [
+      {
+        servers: [
+          `nats://${USER}:${PASSWORD}@127.0.0.1:${userServer.port}`,
+          `nats://${TOKEN}@127.0.0.1:${tokenServer.port}`
+        ]
+      },
+      { servers: `nats://${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}`, user: USER, pass: PASSWORD }
+    ] satisfies Array<NatsTransport.NatsTransportOptions>) {
+      const { exit, captured } = await attempt(connectWith(options))
+      expect(failureOf(exit, captured)).toMatchObject({ _tag: "InvalidConfig", option: "servers" })
     }
   })
 
@@ -362,6 +383,7 @@ describe("NATS secrets: a failed connection", () => {
       { servers: userServer.url, user: USER, pass: WRONG_PASSWORD },
       { servers: tokenServer.url, token: WRONG_TOKEN },
       { servers: nkeyServer.url, credentialsFile },
+      { servers: `nats://${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}` },
       { servers: `nats://${USER}:${PASSWORD}@127.0.0.1:${closedPort}` }
     ] satisfies Array<NatsTransport.NatsTransportOptions>) {
       const { result: error, captured } = await capturing(() =>
@@ -388,7 +410,26 @@ describe("NATS secrets: a working connection", () => {
   const authenticated: ReadonlyArray<readonly [string, () => NatsTransport.NatsTransportOptions]> = [
     ["a password", () => ({ servers: userServer.url, user: USER, pass: PASSWORD })],
     ["a token", () => ({ servers: tokenServer.url, token: TOKEN })],
-    ["an nkey seed", () => ({ servers: nkeyServer.url, nkeySeed: decoder.decode(allowedUser.getSeed()) })]
+    ["an nkey seed", () => ({ servers: nkeyServer.url, nkeySeed: decoder.decode(allowedUser.getSeed()) })],
+    // As the NATS CLI and the Go client read a URL: nats.js alone would ignore these.
+    ["user:password in the server URL", () => ({ servers: `nats://${USER}:${PASSWORD}@127.0.0.1:${userServer.port}` })],
+    [
+      "user:password in a server URL without a scheme",
+      () => ({ servers: `${USER}:${PASSWORD}@127.0.0.1:${userServer.port}` })
+    ],
+    [
+      "a password with reserved characters, percent-encoded in the server URL",
+      () => ({ servers: [`nats://${USER}:${encodeURIComponent(RESERVED_PASSWORD)}@127.0.0.1:${reservedServer.port}`] })
+    ],
+    [
+      "a password with reserved characters, written as it is in the server URL, and the same as user and pass",
+      () => ({
+        servers: `nats://${USER}:${RESERVED_PASSWORD}@127.0.0.1:${reservedServer.port}`,
+        user: USER,
+        pass: RESERVED_PASSWORD
+      })
+    ],
+    ["a token in the server URL", () => ({ servers: `nats://${TOKEN}@127.0.0.1:${tokenServer.port}` })]
   ]
 
   for (const [how, options] of authenticated) {
