@@ -191,7 +191,8 @@ export interface Transport {
    * and this member has joined it. The stream delivers every stored message to each group at least once, and
    * to each broadcast subscription from its start. Members of one group compete. A member never holds more
    * than `maxInFlight` unsettled deliveries; with `maxInFlight: 1` a group receives in sequence order,
-   * redeliveries included.
+   * redeliveries included. It fails with `Conflict` when the group's name is taken on the broker by something
+   * the transport cannot use as a group or change into one, which it leaves as it was.
    *
    * The subscription ends when its scope closes, and its stream completes. Deliveries the stream already
    * emitted can still be settled until their ack wait passes; deliveries the transport held but had not

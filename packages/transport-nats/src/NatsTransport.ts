@@ -25,13 +25,15 @@ import { type Duration, Effect, Layer, type Scope, type Stream } from "effect"
 import { CommandBuffer } from "./internal/CommandBuffer.ts"
 import { Confirmations } from "./internal/Confirmations.ts"
 import { clientInternalsOf } from "./internal/clientInternals.ts"
-import { type ConnectionSettings, open, redactorOf, targetOf } from "./internal/connection.ts"
-import { consumerConfigOf, consumerSettingsOf } from "./internal/consumerConfig.ts"
+import { addressOf, type ConnectionSettings, open, redactorOf, targetOf } from "./internal/connection.ts"
+import { consumerConfigOf, consumerSettingsOf, incompatibilityOf } from "./internal/consumerConfig.ts"
 import { millis, nanos } from "./internal/durations.ts"
 import {
   apiFailure,
+  connectFailure,
   isConfigRefused,
   isConsumerNotFound,
+  isConsumerRefused,
   isNoResponders,
   isOverMaxPayload,
   isStoreFailed,
@@ -100,11 +102,12 @@ export const features: Transport.TransportFeatures = {
  * Connects to NATS (or uses `options.connection`) for as long as the scope lasts. Fails with `InvalidConfig`,
  * before connecting, when the pull settings are ones the server would refuse, and when the connection lacks
  * an internal of the client that the transport uses (a connection of another client than the one Sluice
- * supports; the error names both).
+ * supports; the error names both); with `AuthenticationFailed` when the server refuses the credentials; with
+ * `TransportUnavailable` when no server could be reached.
  */
 export const make = (
   options: NatsTransportOptions = {}
-): Effect.Effect<Transport.Transport, Errors.TransportUnavailable | Errors.InvalidConfig, Scope.Scope> =>
+): Effect.Effect<Transport.Transport, Errors.ConnectError, Scope.Scope> =>
   Effect.gen(function* () {
     const pull = yield* Effect.fromResult(pullSettingsOf(options))
     const redact = redactorOf(options)
@@ -114,7 +117,7 @@ export const make = (
       (yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: () => open(options, target),
-          catch: (error) => unavailable("connect", error, redact)
+          catch: (error) => connectFailure(error, redact, addressOf(options))
         }),
         (connection) => Effect.promise(() => connection.close().catch(() => undefined))
       ))
@@ -276,12 +279,30 @@ export const make = (
           )
           return group
         }
+        const conflict = (reason: string, cause?: unknown) =>
+          new Errors.Conflict({
+            operation: "subscribe",
+            server: nc.getServer(),
+            topic,
+            group,
+            reason: redact.text(reason),
+            ...(cause === undefined ? {} : { cause: redact.error(cause) })
+          })
+        const incompatibility = incompatibilityOf(existing.config, topic)
+        if (incompatibility !== undefined) return yield* conflict(incompatibility)
         const settings = consumerSettingsOf(subscription, membersPerGroup)
         const current = existing.config as unknown as Record<string, unknown>
         const differs = Object.entries(settings).some(
           ([key, value]) => JSON.stringify(current[key]) !== JSON.stringify(value)
         )
-        if (differs) yield* call("subscribe", topic, () => jsm.consumers.update(stream, group, settings))
+        if (differs)
+          yield* Effect.tryPromise({
+            try: () => jsm.consumers.update(stream, group, settings),
+            catch: (error) =>
+              isConsumerRefused(error)
+                ? conflict(`is taken by a consumer the server refuses to change: ${messageOf(error)}`, error)
+                : apiFailure("subscribe", error, redact, topic)
+          })
         return group
       })
 
@@ -357,14 +378,17 @@ export const make = (
 /** The NATS transport as the `TransportService` of a layer; the connection closes with the layer. */
 export const layer = (
   options: NatsTransportOptions = {}
-): Layer.Layer<Transport.TransportService, Errors.TransportUnavailable | Errors.InvalidConfig> =>
+): Layer.Layer<Transport.TransportService, Errors.ConnectError> =>
   Layer.effect(Transport.TransportService, make(options))
 
-/** Options for `Sluice.connect` that use NATS: `await Sluice.connect(nats({ servers }))`. */
+/**
+ * Options for `Sluice.connect` that use NATS: `await Sluice.connect(nats({ servers }))`. `connect` rejects with
+ * the layer's errors: `AuthenticationFailed`, `TransportUnavailable`, `InvalidConfig`.
+ */
 export const nats = (
   options: NatsTransportOptions = {}
 ): {
-  readonly transport: Layer.Layer<Transport.TransportService, Errors.TransportUnavailable | Errors.InvalidConfig>
+  readonly transport: Layer.Layer<Transport.TransportService, Errors.ConnectError>
 } => ({
   transport: layer(options)
 })

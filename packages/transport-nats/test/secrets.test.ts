@@ -3,7 +3,7 @@
  * URL with `user:pass@` or `token@` (which work, as with the NATS CLI), an nkey seed or a credentials
  * file (or after connecting with them), no secret appears in the error (its message, `String`, JSON,
  * cause, stack, `util.inspect`), in an Effect log line, or in anything written to the console, stdout or
- * stderr.
+ * stderr. Credentials the server refuses are `AuthenticationFailed`, with the server's words and address.
  */
 
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto"
@@ -14,7 +14,8 @@ import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { inspect } from "node:util"
 import { describe, expect, it, vi } from "@effect/vitest"
-import { nkeys } from "@nats-io/transport-node"
+import { AckPolicy, jetstreamManager } from "@nats-io/jetstream"
+import { connect, nkeys } from "@nats-io/transport-node"
 import { Bus, Sluice, StartPosition, Topic } from "@sluice/core"
 import { Cause, Effect, Exit, Layer, Logger, References, Schema, type Scope, Stream } from "effect"
 import { afterAll } from "vitest"
@@ -263,6 +264,17 @@ const expectConnectFailure = (error: unknown, why: RegExp) => {
   expect((error as Error).message).toMatch(why)
 }
 
+/** Credentials the server refused: an `AuthenticationFailed` of `connect` with the server's words and address. */
+const expectAuthenticationFailed = (error: unknown, port: number) => {
+  expect(error).toMatchObject({
+    _tag: "AuthenticationFailed",
+    operation: "connect",
+    server: expect.stringContaining(`127.0.0.1:${port}`),
+    reason: expect.stringMatching(/authorization violation/i)
+  })
+  expect((error as Error).message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}.*authorization violation`, "i"))
+}
+
 const connectWith = (options: NatsTransport.NatsTransportOptions) =>
   NatsTransport.make({ ...options, connectionOptions: { timeout: 3_000, ...options.connectionOptions } })
 
@@ -290,26 +302,41 @@ describe("NATS secrets: the capture", () => {
 })
 
 describe("NATS secrets: a failed connection", () => {
-  it("with a wrong password says the authorization failed and shows neither password", async () => {
+  it("with a wrong password fails with AuthenticationFailed, with the server's words and address, and shows neither password", async () => {
     const { exit, captured } = await attempt(connectWith({ servers: userServer.url, user: USER, pass: WRONG_PASSWORD }))
-    expectConnectFailure(failureOf(exit, captured), /authorization violation/i)
+    expectAuthenticationFailed(failureOf(exit, captured), userServer.port)
   })
 
-  it("with a wrong token says the authorization failed and shows no token", async () => {
+  it("with a wrong token fails with AuthenticationFailed and shows no token", async () => {
     const { exit, captured } = await attempt(connectWith({ servers: tokenServer.url, token: WRONG_TOKEN }))
-    expectConnectFailure(failureOf(exit, captured), /authorization violation/i)
+    expectAuthenticationFailed(failureOf(exit, captured), tokenServer.port)
   })
 
-  it("with a wrong password or token in the server URL says the authorization failed and shows no secret, with or without a scheme", async () => {
-    for (const servers of [
-      `nats://${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}`,
-      `${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}`,
-      `nats://${WRONG_TOKEN}@127.0.0.1:${tokenServer.port}`,
+  it("with a wrong password or token in the server URL fails with AuthenticationFailed and shows no secret, with or without a scheme", async () => {
+    for (const [servers, port] of [
+      [`nats://${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}`, userServer.port],
+      [`${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}`, userServer.port],
+      [`nats://${WRONG_TOKEN}@127.0.0.1:${tokenServer.port}`, tokenServer.port],
       // The right password for another server: the token server refuses it.
-      `nats://${USER}:${PASSWORD}@127.0.0.1:${tokenServer.port}`
+      [`nats://${USER}:${PASSWORD}@127.0.0.1:${tokenServer.port}`, tokenServer.port]
+    ] as const) {
+      const { exit, captured } = await attempt(connectWith({ servers }))
+      const error = failureOf(exit, captured)
+      expectAuthenticationFailed(error, port)
+      // The address is the URL without its user info.
+      expect((error as { server?: string }).server).not.toContain("@")
+    }
+  })
+
+  it("to a malformed server URL with user:password@ in it fails with InvalidConfig naming servers, and shows no password", async () => {
+    // Node's URL parser keeps the whole input (credentials included) on its error.
+    for (const servers of [
+      `nats://${USER}:${PASSWORD}@[::1`,
+      `nats://${USER}:${PASSWORD}@127.0.0.1:not-a-port`,
+      `${USER}:${PASSWORD}@127.0.0.1:${userServer.port}:extra`
     ]) {
       const { exit, captured } = await attempt(connectWith({ servers }))
-      expectConnectFailure(failureOf(exit, captured), /authorization violation/i)
+      expect(failureOf(exit, captured)).toMatchObject({ _tag: "InvalidConfig", option: "servers" })
     }
   })
 
@@ -328,21 +355,9 @@ describe("NATS secrets: a failed connection", () => {
     }
   })
 
-  it("to a malformed server URL with user:password@ in it shows no password", async () => {
-    // Node's URL parser keeps the whole input (credentials included) on its error.
-    for (const servers of [
-      `nats://${USER}:${PASSWORD}@[::1`,
-      `nats://${USER}:${PASSWORD}@127.0.0.1:not-a-port`,
-      `${USER}:${PASSWORD}@127.0.0.1:${userServer.port}:extra`
-    ]) {
-      const { exit, captured } = await attempt(connectWith({ servers }))
-      expectConnectFailure(failureOf(exit, captured), /invalid url/i)
-    }
-  })
-
-  it("with an nkey seed the server does not know says the authorization failed and shows no seed", async () => {
+  it("with an nkey seed the server does not know fails with AuthenticationFailed and shows no seed", async () => {
     const { exit, captured } = await attempt(connectWith({ servers: nkeyServer.url, nkeySeed: foreignSeed }))
-    expectConnectFailure(failureOf(exit, captured), /authorization violation/i)
+    expectAuthenticationFailed(failureOf(exit, captured), nkeyServer.port)
   })
 
   it("with a mistyped nkey seed says so and shows no seed", async () => {
@@ -359,9 +374,9 @@ describe("NATS secrets: a failed connection", () => {
     }
   })
 
-  it("with a credentials file the server does not accept shows neither its seed nor its JWT", async () => {
+  it("with a credentials file the server does not accept fails with AuthenticationFailed and shows neither its seed nor its JWT", async () => {
     const { exit, captured } = await attempt(connectWith({ servers: nkeyServer.url, credentialsFile }))
-    expectConnectFailure(failureOf(exit, captured), /authorization violation/i)
+    expectAuthenticationFailed(failureOf(exit, captured), nkeyServer.port)
   })
 
   it("to a closed port, with credentials of every kind, says the connection was refused and shows none of them", async () => {
@@ -378,14 +393,14 @@ describe("NATS secrets: a failed connection", () => {
     }
   })
 
-  it("through the Promise face, Sluice.connect rejects with an error that shows no secret", async () => {
-    for (const options of [
-      { servers: userServer.url, user: USER, pass: WRONG_PASSWORD },
-      { servers: tokenServer.url, token: WRONG_TOKEN },
-      { servers: nkeyServer.url, credentialsFile },
-      { servers: `nats://${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}` },
-      { servers: `nats://${USER}:${PASSWORD}@127.0.0.1:${closedPort}` }
-    ] satisfies Array<NatsTransport.NatsTransportOptions>) {
+  it("through the Promise face, Sluice.connect rejects with the typed error (AuthenticationFailed, TransportUnavailable), which shows no secret", async () => {
+    for (const [options, tag] of [
+      [{ servers: userServer.url, user: USER, pass: WRONG_PASSWORD }, "AuthenticationFailed"],
+      [{ servers: tokenServer.url, token: WRONG_TOKEN }, "AuthenticationFailed"],
+      [{ servers: nkeyServer.url, credentialsFile }, "AuthenticationFailed"],
+      [{ servers: `nats://${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}` }, "AuthenticationFailed"],
+      [{ servers: `nats://${USER}:${PASSWORD}@127.0.0.1:${closedPort}` }, "TransportUnavailable"]
+    ] satisfies Array<readonly [NatsTransport.NatsTransportOptions, string]>) {
       const { result: error, captured } = await capturing(() =>
         Sluice.connect(NatsTransport.nats(options)).then(
           async (client) => {
@@ -400,7 +415,7 @@ describe("NATS secrets: a failed connection", () => {
         ...Object.fromEntries(captured.lines.map((line, i) => [`output line ${i + 1}`, line]))
       })
       // The rejection is the typed error itself, saying why.
-      expect(error).toMatchObject({ _tag: "TransportUnavailable", operation: "connect" })
+      expect(error).toMatchObject({ _tag: tag, operation: "connect" })
       expect((error as Error).message).toMatch(/authorization violation|refused/i)
     }
   })
@@ -482,6 +497,32 @@ describe("NATS secrets: a working connection", () => {
       })
     })
   }
+
+  it("a group name taken by a push consumer fails with Conflict, which shows no secret", async () => {
+    const notes = noteTopic()
+    const plain = await connect({ servers: userServer.url, user: USER, pass: PASSWORD })
+    try {
+      const jsm = await jetstreamManager(plain)
+      const { exit, captured } = await attempt(
+        Effect.gen(function* () {
+          const transport = yield* connectWith({ servers: `nats://${USER}:${PASSWORD}@127.0.0.1:${userServer.port}` })
+          yield* transport.ensureTopic({ name: notes.name })
+          yield* Effect.promise(() =>
+            jsm.consumers.add(notes.name.replaceAll(".", "~"), {
+              durable_name: "pushed",
+              ack_policy: AckPolicy.Explicit,
+              deliver_subject: `deliver.${PASSWORD}`
+            })
+          )
+          return yield* Effect.scoped(transport.subscribe({ topic: notes.name, group: "pushed" }))
+        })
+      )
+      const error = failureOf(exit, captured)
+      expect(error).toMatchObject({ _tag: "Conflict", group: "pushed", server: `127.0.0.1:${userServer.port}` })
+    } finally {
+      await plain.close()
+    }
+  })
 
   it("a debug flag slipped into connectionOptions prints no CONNECT frame and no password", async () => {
     // `debug` is left out of the options' type because nats.js would print every frame, CONNECT included.
