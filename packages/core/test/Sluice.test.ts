@@ -354,6 +354,10 @@ describe("Sluice (Promise face)", () => {
       _tag: "InvalidConfig",
       option: "publishRetry"
     })
+    expect(await rejection(Sluice.connect({ publishTimeout: "soon" } as never))).toMatchObject({
+      _tag: "InvalidConfig",
+      option: "publishTimeout"
+    })
     const sluice = await Sluice.connect()
     try {
       expect(await rejection(sluice.consume(orders, { group: "billing", concurrency: 0 }, () => {}))).toMatchObject({
