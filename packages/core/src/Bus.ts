@@ -23,7 +23,8 @@ import {
   type SubscriptionOptions,
   type TopicInfo,
   type Transport,
-  TransportService
+  TransportService,
+  type TransportStatus
 } from "./Transport.ts"
 
 /** Options of one publish. */
@@ -62,6 +63,11 @@ export interface BusOptions {
 /** What a {@link Bus} offers. */
 export interface BusShape {
   readonly transport: Transport
+  /**
+   * The transport's connection status (`"connected"`, `"reconnecting"`, `"closed"`): the current one first,
+   * then each change; it completes after `"closed"`.
+   */
+  readonly status: Stream.Stream<TransportStatus>
   /** Publishes one value and waits for the broker's confirmation. */
   publish<A>(topic: Topic<A>, value: A, options?: PublishOptions): Effect.Effect<PublishReceipt, BusPublishError>
   /** Publishes several values in one batch and waits for every confirmation, in order. */
@@ -184,6 +190,7 @@ export const make = (transport: Transport, options: BusOptions = {}): BusShape =
 
   return {
     transport,
+    status: transport.status,
     publish: (topic, value, publishOptions) => publisher.publish(topic, value, publishOptions),
     publishAll: (topic, values, publishOptions) => publisher.publishAll(topic, values, publishOptions),
     subscribe,

@@ -96,6 +96,13 @@ export interface SubscriptionOptions {
   readonly backoff?: ReadonlyArray<Duration.Input> | undefined
 }
 
+/**
+ * The state of a transport's connection to its broker: `"connected"`; `"reconnecting"` while the connection
+ * is lost and the transport tries to get it back (operations wait, or fail with `TransportUnavailable`);
+ * `"closed"` for good, once the transport's scope closed or it gave up reconnecting.
+ */
+export type TransportStatus = "connected" | "reconnecting" | "closed"
+
 /** A message delivered to a subscriber, with the controls that settle it. */
 export interface Delivery {
   readonly topic: string
@@ -170,6 +177,13 @@ export interface TopicInfo {
  */
 export interface Transport {
   readonly features: TransportFeatures
+
+  /**
+   * The connection's status: the current one first, then each change as it happens. The stream completes
+   * after `"closed"`, which comes once the transport's scope closed (or its connection closed for good).
+   * Each run of it follows the status on its own, from the status of the moment it starts.
+   */
+  readonly status: Stream.Stream<TransportStatus>
 
   /**
    * Creates the topic, or updates its limits when it exists (lowered limits apply at once, oldest messages

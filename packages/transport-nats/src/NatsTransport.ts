@@ -13,7 +13,8 @@
  * declares, and fails only with the port's typed errors, their texts free of the connection's secrets.
  *
  * Why: each part that holds state is a module that owns it (`CommandBuffer`, `Confirmations`,
- * `Subscriber`; the client internals they use are in `clientInternals`); `make` wires them.
+ * `ConnectionStatus`, `Subscriber`; the client internals they use are in `clientInternals`); `make` wires
+ * them.
  *
  * Durability on 2.9: a confirmed publish is stored and replicated to `replicas` servers, but fsynced
  * only on the server's 60 s timer; a power loss of every replica at once can lose recent messages.
@@ -24,6 +25,7 @@ import { Errors, Transport, TransportChecks } from "@sluice/core"
 import { type Duration, Effect, Layer, type Scope, type Stream } from "effect"
 import { CommandBuffer } from "./internal/CommandBuffer.ts"
 import { Confirmations } from "./internal/Confirmations.ts"
+import { ConnectionStatus } from "./internal/ConnectionStatus.ts"
 import { clientInternalsOf } from "./internal/clientInternals.ts"
 import { addressOf, type ConnectionSettings, open, redactorOf, targetOf } from "./internal/connection.ts"
 import { consumerConfigOf, consumerSettingsOf, incompatibilityOf } from "./internal/consumerConfig.ts"
@@ -122,6 +124,13 @@ export const make = (
         (connection) => Effect.promise(() => connection.close().catch(() => undefined))
       ))
     const internals = yield* Effect.fromResult(clientInternalsOf(nc))
+    const status = new ConnectionStatus(
+      nc.isClosed(),
+      internals.connected(),
+      yield* Effect.fromResult(internals.statusEvents())
+    )
+    // Closed before the connection is, so that its readers see "closed" first.
+    yield* Effect.addFinalizer(() => Effect.sync(() => status.close()))
     const timeout = millis(options.requestTimeout ?? "5 seconds")
     const commands = new CommandBuffer(nc, internals.writeCommands)
     const confirmations = new Confirmations(nc, internals.requests, timeout)
@@ -367,6 +376,7 @@ export const make = (
 
     return {
       features: { ...features, maxPayloadBytes },
+      status: status.stream,
       ensureTopic,
       publish,
       subscribe,

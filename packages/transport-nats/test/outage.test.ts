@@ -1,13 +1,14 @@
 /**
- * A NATS server that is gone, and stays gone: each test starts a server of its own, stops it, and does not
- * start it again. What a client of it must do then is fail, within a bound it can choose, with an error
- * that says so, instead of waiting forever.
+ * A NATS server that is gone: each test starts a server of its own and stops it. What a client of it must
+ * do then is say so (its status) and fail, within a bound it can choose, with an error that says why,
+ * instead of waiting forever.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Bus, Errors, Topic } from "@sluice/core"
-import { Effect, Schema } from "effect"
+import { Bus, Errors, Sluice, Topic, type Transport } from "@sluice/core"
+import { Effect, Fiber, Schema, Stream } from "effect"
 import { NatsTransport } from "../src/index.ts"
 import { NatsServer } from "../src/testing/index.ts"
+import { eventually } from "./eventually.ts"
 
 const Note = Schema.Struct({ text: Schema.String })
 let topics = 0
@@ -67,6 +68,57 @@ describe("NATS: a server that is gone", () => {
         expect(error.message).toMatch(/not confirmed within 10s/)
         expect(ms).toBeGreaterThanOrEqual(9_900)
         expect(ms).toBeLessThan(11_000)
+      }),
+    30_000
+  )
+
+  it.live(
+    "status follows the connection: connected, reconnecting while the server is down, connected when it is back, closed with the transport",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* NatsServer.scopedProcess()
+        const seen: Array<Transport.TransportStatus> = []
+        const followed = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const transport = yield* NatsTransport.make({
+              ...server.connectTarget,
+              connectionOptions: { reconnectTimeWait: 100 }
+            })
+            const following = yield* Effect.forkDetach(
+              Stream.runForEach(transport.status, (status) => Effect.sync(() => seen.push(status)))
+            )
+            yield* eventually("connected", () => seen.length === 1, 5_000)
+            yield* Effect.promise(() => server.kill("SIGKILL"))
+            yield* eventually("reconnecting", () => seen.length === 2, 5_000)
+            yield* Effect.promise(() => server.restart())
+            yield* eventually("connected again", () => seen.length === 3, 10_000)
+            return following
+          })
+        )
+        yield* Fiber.join(followed)
+        expect(seen).toEqual(["connected", "reconnecting", "connected", "closed"])
+      }),
+    30_000
+  )
+
+  it.live(
+    'on the Promise face, sluice.status and sluice.on("status") follow the connection',
+    () =>
+      Effect.gen(function* () {
+        const server = yield* NatsServer.scopedProcess()
+        const sluice = yield* Effect.promise(() =>
+          Sluice.connect(NatsTransport.nats({ ...server.connectTarget, connectionOptions: { reconnectTimeWait: 100 } }))
+        )
+        const seen: Array<Transport.TransportStatus> = []
+        const off = sluice.on("status", (status) => seen.push(status))
+        expect(sluice.status).toBe("connected")
+        yield* Effect.promise(() => server.kill("SIGTERM"))
+        yield* eventually("reconnecting", () => sluice.status === "reconnecting", 5_000)
+        expect(seen).toEqual(["reconnecting"])
+        yield* Effect.promise(() => sluice.close())
+        expect(sluice.status).toBe("closed")
+        expect(seen).toEqual(["reconnecting", "closed"])
+        off()
       }),
     30_000
   )
