@@ -48,7 +48,11 @@ export type Handler<A> = (message: Message<A>, signal: AbortSignal) => Promise<v
 export interface ConsumerHandle {
   /** Stops gracefully: no new messages, running handlers finish and are acknowledged, the rest is redelivered later. */
   stop(): Promise<void>
-  /** Settles when the consumer stopped; rejects when its subscription failed. */
+  /**
+   * Settles when the consumer stopped; rejects when its subscription failed, as it does with
+   * `TransportUnavailable` once the transport lost its connection for longer than it allows (NATS:
+   * `disconnectTimeout`).
+   */
   readonly done: Promise<void>
 }
 

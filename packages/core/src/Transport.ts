@@ -210,7 +210,9 @@ export interface Transport {
    *
    * The subscription ends when its scope closes, and its stream completes. Deliveries the stream already
    * emitted can still be settled until their ack wait passes; deliveries the transport held but had not
-   * emitted are released for redelivery at once.
+   * emitted are released for redelivery at once. The stream fails with `TransportUnavailable` when the
+   * transport lost its connection for good, or for longer than it allows (a bound it documents), never
+   * leaving its reader waiting for ever.
    */
   subscribe(
     options: SubscriptionOptions

@@ -83,11 +83,18 @@ export interface NatsTransportOptions extends ConnectionSettings {
   readonly membersPerGroup?: number
   /** How long an abandoned broadcast subscription's consumer survives on the server. Default 1 minute. */
   readonly broadcastInactiveThreshold?: Duration.Input
+  /**
+   * How long the connection may stay lost (status `"reconnecting"`) before every subscription's stream fails
+   * with `TransportUnavailable`, and with it every consumer's `done`. The connection goes on reconnecting:
+   * publishes and new subscriptions work again once it is back. Default 1 minute; `"Infinity"` waits for ever.
+   */
+  readonly disconnectTimeout?: Duration.Input
 }
 
 /** Room left under the server's `max_payload` for the headers a message carries, in bytes. */
 const HEADER_ROOM = 4096
 const DEFAULT_SERVER_MAX_PAYLOAD = 1024 * 1024
+const DEFAULT_DISCONNECT_TIMEOUT = "1 minute"
 
 /** What the NATS transport offers, against a server with the default `max_payload` of 1 MiB. */
 export const features: Transport.TransportFeatures = {
@@ -112,6 +119,9 @@ export const make = (
 ): Effect.Effect<Transport.Transport, Errors.ConnectError, Scope.Scope> =>
   Effect.gen(function* () {
     const pull = yield* Effect.fromResult(pullSettingsOf(options))
+    yield* Effect.fromResult(
+      TransportChecks.durationOption("disconnectTimeout", options.disconnectTimeout, { infinite: true })
+    )
     const redact = redactorOf(options)
     const target = yield* Effect.fromResult(targetOf(options))
     const nc =
@@ -127,7 +137,8 @@ export const make = (
     const status = new ConnectionStatus(
       nc.isClosed(),
       internals.connected(),
-      yield* Effect.fromResult(internals.statusEvents())
+      yield* Effect.fromResult(internals.statusEvents()),
+      millis(options.disconnectTimeout ?? DEFAULT_DISCONNECT_TIMEOUT)
     )
     // Closed before the connection is, so that its readers see "closed" first.
     yield* Effect.addFinalizer(() => Effect.sync(() => status.close()))
@@ -161,7 +172,8 @@ export const make = (
       inboxPrefix: internals.inboxPrefix,
       pull,
       timeoutMillis: timeout,
-      redact
+      redact,
+      status
     }
 
     /** A call to the JetStream API; a missing stream is `TopicNotFound`, anything else unexpected is transient. */

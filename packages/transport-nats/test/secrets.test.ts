@@ -543,29 +543,40 @@ describe("NATS secrets: a working connection", () => {
     expectNoSecret(Object.fromEntries(captured.lines.map((line, i) => [`output line ${i + 1}`, line])))
   })
 
-  it("when the server goes away, the failures that follow show no password", async () => {
+  it("when the server goes away, the failures that follow show no password: a publish, its time running out, a consumer's done", async () => {
     const server = await NatsServer.start({ args: ["--user", USER, "--pass", PASSWORD] })
     try {
       const { exit, captured } = await attempt(
         Effect.gen(function* () {
           const transport = yield* connectWith({
-            servers: server.url,
-            user: USER,
-            pass: PASSWORD,
+            servers: `nats://${USER}:${PASSWORD}@127.0.0.1:${server.port}`,
             requestTimeout: "500 millis",
+            disconnectTimeout: "1 second",
             connectionOptions: { reconnectTimeWait: 100 }
           })
-          yield* transport.ensureTopic({ name: "secrets.gone" })
+          const bus = Bus.make(transport, { publishTimeout: "1 second" })
+          const notes = noteTopic()
+          yield* bus.publish(notes, { text: "before" })
+          const consumer = yield* bus.consume(notes, { group: "readers" }, () => Effect.void)
           yield* Effect.promise(() => server.kill("SIGKILL"))
           const publish = yield* Effect.flip(
-            transport.publish([{ topic: "secrets.gone", id: "m-1", headers: {}, payload: encoder.encode("{}") }])
+            transport.publish([{ topic: notes.name, id: "m-1", headers: {}, payload: encoder.encode("{}") }])
           )
-          const info = yield* Effect.flip(transport.topicInfo("secrets.gone"))
-          return [publish, info]
+          const info = yield* Effect.flip(transport.topicInfo(notes.name))
+          const timedOut = yield* Effect.flip(bus.publish(notes, { text: "after" }))
+          const done = yield* Effect.flip(consumer.done)
+          return [publish, info, timedOut, done]
         })
       )
       const failures = succeeded(exit)
-      expect(failures.map((failure) => failure._tag)).toEqual(["TransportUnavailable", "TransportUnavailable"])
+      expect(failures.map((failure) => failure._tag)).toEqual([
+        "TransportUnavailable",
+        "TransportUnavailable",
+        "TransportUnavailable",
+        "TransportUnavailable"
+      ])
+      expect(failures[2]?.message).toMatch(/not confirmed within 1s/)
+      expect(failures[3]?.message).toMatch(/127\.0\.0\.1:\d+ has been lost for 1s/)
       expectNoSecret({
         ...Object.fromEntries(
           failures.flatMap((failure, i) =>
