@@ -44,10 +44,6 @@ export class ConnectionStatus {
     void this.#follow()
   }
 
-  get current(): Transport.TransportStatus {
-    return this.#current
-  }
-
   /** The current status, then each change; it completes after `"closed"`. */
   readonly stream: Stream.Stream<Transport.TransportStatus> = Stream.callback<Transport.TransportStatus>(
     (queue) =>

@@ -94,7 +94,7 @@ const percentDecoded = (text: string): string => {
  * a user info without `:` a token (as nats.go reads it). The last `@` ends the user info, so that a secret
  * written with `/`, `:` or `@` unencoded still leaves the URL (a NATS URL has no path).
  */
-export const parseServerUrl = (server: string): ServerUrl => {
+const parseServerUrl = (server: string): ServerUrl => {
   const scheme = SCHEME.exec(server)?.[0] ?? ""
   const rest = server.slice(scheme.length)
   const at = rest.lastIndexOf("@")
