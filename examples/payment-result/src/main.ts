@@ -15,9 +15,7 @@ import { Cause, Effect, Exit, type Layer } from "effect"
 import { runPaymentResult, type ScenarioOutcome } from "./run.ts"
 
 /** The transport of this run. */
-const transportLayer = (
-  env: NodeJS.ProcessEnv
-): Layer.Layer<Transport.TransportService, Errors.TransportUnavailable | Errors.InvalidConfig> =>
+const transportLayer = (env: NodeJS.ProcessEnv): Layer.Layer<Transport.TransportService, Errors.ConnectError> =>
   env.NATS_URL !== undefined && env.NATS_URL !== ""
     ? NatsTransport.layer({ servers: env.NATS_URL.split(","), name: "sluice-demo-s1" })
     : MemoryTransport.layer()

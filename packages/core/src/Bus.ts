@@ -4,7 +4,7 @@
  * after its handler succeeded. This module holds the service, its options and the wiring; publishing and
  * the consumer runtime are modules of their own.
  */
-import { Context, Effect, Layer, Schedule, Scheduler, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Schedule, Scheduler, type Scope, Stream } from "effect"
 import type { ConsumeOptions, Consumer } from "./Consumer.ts"
 import type { BusPublishError, InvalidConfig, PublishError, TransportError } from "./errors.ts"
 import type { Handler } from "./Handler.ts"
@@ -12,7 +12,7 @@ import * as ConsumerRuntime from "./internal/consumer/ConsumerRuntime.ts"
 import { historyOf } from "./internal/consumer/history.ts"
 import * as Settler from "./internal/consumer/Settler.ts"
 import { EnsuredTopics } from "./internal/EnsuredTopics.ts"
-import { firstProblem, invalid, object } from "./internal/options.ts"
+import { duration, firstProblem, invalid, object } from "./internal/options.ts"
 import { Publisher } from "./internal/Publisher.ts"
 import { promptScheduler } from "./internal/promptScheduler.ts"
 import { decode, type ReceivedMessage, type Unsettled } from "./internal/ReceivedMessage.ts"
@@ -24,7 +24,8 @@ import {
   type SubscriptionOptions,
   type TopicInfo,
   type Transport,
-  TransportService
+  TransportService,
+  type TransportStatus
 } from "./Transport.ts"
 
 /** Options of one publish. */
@@ -45,13 +46,29 @@ export type SubscribeOptions = Omit<SubscriptionOptions, "topic">
 
 /** Options of {@link make}. */
 export interface BusOptions {
-  /** How a publish that met a transient error (`TransportUnavailable`) is retried. Default: exponential from 100 ms with jitter, 5 retries. */
+  /**
+   * How a publish that met a transient error (`TransportUnavailable`) is retried, within `publishTimeout`.
+   * Default: exponential from 100 ms with jitter, 5 retries.
+   */
   readonly publishRetry?: Schedule.Schedule<unknown, PublishError>
+  /**
+   * How long a publish (or `publishAll`) may take with all its retries. One not confirmed by then fails with
+   * `TransportUnavailable` that says so: it may or may not be stored, so publish it again with the same id.
+   * Each attempt is bounded by the transport as well (NATS: `requestTimeout`, 5 seconds by default): a
+   * first attempt that outlasts `publishTimeout` ends the publish when it fails. Default 10 seconds, enough
+   * to ride out a NATS leader election; `"Infinity"` for no limit but the retry schedule's.
+   */
+  readonly publishTimeout?: Duration.Input
 }
 
 /** What a {@link Bus} offers. */
 export interface BusShape {
   readonly transport: Transport
+  /**
+   * The transport's connection status (`"connected"`, `"reconnecting"`, `"closed"`): the current one first,
+   * then each change; it completes after `"closed"`.
+   */
+  readonly status: Stream.Stream<TransportStatus>
   /** Publishes one value and waits for the broker's confirmation. */
   publish<A>(topic: Topic<A>, value: A, options?: PublishOptions): Effect.Effect<PublishReceipt, BusPublishError>
   /** Publishes several values in one batch and waits for every confirmation, in order. */
@@ -89,6 +106,8 @@ export interface BusShape {
 }
 
 const DEFAULT_PUBLISH_RETRY = Schedule.max([Schedule.jittered(Schedule.exponential("100 millis")), Schedule.recurs(5)])
+/** How long a publish may take with its retries when `BusOptions.publishTimeout` is absent. */
+export const defaultPublishTimeout: Duration.Duration = Duration.seconds(10)
 /**
  * Runs of consumer fibers per turn of the event loop that start from the microtask queue (see promptScheduler;
  * how it was chosen: bench/README.md).
@@ -101,7 +120,8 @@ export const validateOptions = (options: BusOptions): InvalidConfig | undefined 
     object("options", options),
     options.publishRetry === undefined || Schedule.isSchedule(options.publishRetry)
       ? undefined
-      : invalid("publishRetry", options.publishRetry, "a Schedule")
+      : invalid("publishRetry", options.publishRetry, "a Schedule"),
+    duration("publishTimeout", options.publishTimeout, { infinite: true })
   )
 
 /**
@@ -113,7 +133,12 @@ export const make = (transport: Transport, options: BusOptions = {}): BusShape =
   const problem = validateOptions(options)
   if (problem !== undefined) throw problem
   const topics = new EnsuredTopics(transport)
-  const publisher = new Publisher(transport, topics, options.publishRetry ?? DEFAULT_PUBLISH_RETRY)
+  const publisher = new Publisher(
+    transport,
+    topics,
+    options.publishRetry ?? DEFAULT_PUBLISH_RETRY,
+    Duration.fromInputUnsafe(options.publishTimeout ?? defaultPublishTimeout)
+  )
   // Consumers handle the messages of a read before the next read (see promptScheduler).
   const consumerScheduler = promptScheduler(PROMPT_RUNS_PER_TURN)
 
@@ -167,6 +192,7 @@ export const make = (transport: Transport, options: BusOptions = {}): BusShape =
 
   return {
     transport,
+    status: transport.status,
     publish: (topic, value, publishOptions) => publisher.publish(topic, value, publishOptions),
     publishAll: (topic, values, publishOptions) => publisher.publishAll(topic, values, publishOptions),
     subscribe,

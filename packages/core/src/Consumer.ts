@@ -60,6 +60,10 @@ export interface Consumer {
    * what succeeded), interrupts the rest without acknowledging them. Idempotent.
    */
   readonly stop: Effect.Effect<void>
-  /** Waits until the consumer stopped; fails when its subscription failed. */
+  /**
+   * Waits until the consumer stopped; fails when its subscription failed, as it does with
+   * `TransportUnavailable` once the transport lost its connection for longer than it allows (NATS:
+   * `disconnectTimeout`).
+   */
   readonly done: Effect.Effect<void, TransportError>
 }

@@ -5,7 +5,7 @@
  * deliveries, broadcast subscriptions and start positions. Time follows the
  * Effect `Clock`, so `TestClock` drives every time-based behaviour.
  */
-import { type Cause, Clock, Duration, Effect, Exit, Layer, Queue, Result, type Scope, Stream } from "effect"
+import { type Cause, Clock, Deferred, Duration, Effect, Exit, Layer, Queue, Result, type Scope, Stream } from "effect"
 import {
   GroupNotFound,
   type InvalidConfig,
@@ -25,7 +25,8 @@ import {
   type TopicConfig,
   type Transport,
   type TransportFeatures,
-  TransportService
+  TransportService,
+  type TransportStatus
 } from "./Transport.ts"
 import * as TransportChecks from "./TransportChecks.ts"
 import * as TransportDefaults from "./TransportDefaults.ts"
@@ -51,6 +52,19 @@ export const features: TransportFeatures = {
 export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.gen(function* () {
     const clock = yield* Clock.Clock
+    // Connected from the start, closed when the scope closes: the last finalizer to run, after the rest.
+    const closed = yield* Deferred.make<void>()
+    yield* Effect.addFinalizer(() => Deferred.succeed(closed, undefined))
+    const status: Stream.Stream<TransportStatus> = Stream.unwrap(
+      Effect.map(Deferred.isDone(closed), (done) =>
+        done
+          ? Stream.succeed<TransportStatus>("closed")
+          : Stream.concat(
+              Stream.succeed<TransportStatus>("connected"),
+              Stream.fromEffect(Effect.as(Deferred.await(closed), "closed" as const))
+            )
+      )
+    )
     const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES
     const topics = new Map<string, TopicState>()
     const active = new Set<Group>()
@@ -196,6 +210,7 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
 
     return {
       features: { ...features, maxPayloadBytes },
+      status,
       ensureTopic,
       publish,
       subscribe,

@@ -12,7 +12,7 @@
  *
  * It runs the same engine as the Effect face; every rejection is one of the typed errors of `errors.ts`.
  */
-import { Cause, type Duration, Effect, Exit, Layer, ManagedRuntime, Scope, Stream } from "effect"
+import { Cause, type Duration, Effect, Exit, Fiber, Layer, ManagedRuntime, Scope, Stream } from "effect"
 import * as Bus from "./Bus.ts"
 import type { ConsumeOptions } from "./Consumer.ts"
 import { TransportUnavailable } from "./errors.ts"
@@ -22,7 +22,7 @@ import { run, toPromiseMessage } from "./internal/promises.ts"
 import * as MemoryTransport from "./MemoryTransport.ts"
 import type { Message as EffectMessage } from "./Message.ts"
 import type { Topic } from "./Topic.ts"
-import type { GroupLag, PublishReceipt, TopicInfo, TransportService } from "./Transport.ts"
+import type { GroupLag, PublishReceipt, TopicInfo, TransportService, TransportStatus } from "./Transport.ts"
 
 /** A received message whose controls return Promises; the rest is as in the Effect face's `Message`. */
 export interface Message<A> extends Omit<EffectMessage<A>, "ack" | "nak" | "term" | "working"> {
@@ -48,7 +48,11 @@ export type Handler<A> = (message: Message<A>, signal: AbortSignal) => Promise<v
 export interface ConsumerHandle {
   /** Stops gracefully: no new messages, running handlers finish and are acknowledged, the rest is redelivered later. */
   stop(): Promise<void>
-  /** Settles when the consumer stopped; rejects when its subscription failed. */
+  /**
+   * Settles when the consumer stopped; rejects when its subscription failed, as it does with
+   * `TransportUnavailable` once the transport lost its connection for longer than it allows (NATS:
+   * `disconnectTimeout`).
+   */
   readonly done: Promise<void>
 }
 
@@ -72,6 +76,21 @@ export interface ConnectOptions extends Bus.BusOptions {
 export interface Client {
   /** The Effect face of the same connection, for code that mixes both. */
   readonly bus: Bus.BusShape
+  /**
+   * The connection's status now: `"connected"`; `"reconnecting"` while the connection is lost and the
+   * transport tries to get it back; `"closed"` once `close` ran (or the transport gave up reconnecting).
+   */
+  readonly status: TransportStatus
+  /**
+   * Calls `listener` with each change of the connection's status from now on (`status` says the current
+   * one), in order, the last being `"closed"`. Returns the function that removes the listener. A listener
+   * that throws is logged and stays.
+   *
+   * ```ts
+   * const off = sluice.on("status", (status) => console.log(`broker ${status}`))
+   * ```
+   */
+  on(event: "status", listener: (status: TransportStatus) => void): () => void
   publish<A>(topic: Topic<A>, value: A, options?: Bus.PublishOptions): Promise<PublishReceipt>
   publishAll<A>(topic: Topic<A>, values: Iterable<A>): Promise<ReadonlyArray<PublishReceipt>>
   /**
@@ -111,6 +130,7 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
   const { transport = MemoryTransport.layer(), ...busOptions } = options
   const runtime = ManagedRuntime.make(Bus.layer(busOptions).pipe(Layer.provide(transport)))
   const bus = await runtime.runPromise(Effect.service(Bus.Bus))
+  const status = await followStatus(bus)
   const consumers = new Set<ConsumerHandle>()
   const subscriptions = new Set<{ close(): Promise<void> }>()
   let closed = false
@@ -176,6 +196,14 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
 
   return {
     bus,
+    get status() {
+      return status.current
+    },
+    on: (event, listener) => {
+      if (event !== "status") throw invalid("event", event, 'the name of an event of the client ("status")')
+      if (typeof listener !== "function") throw invalid("listener", listener, "a function")
+      return status.on(listener)
+    },
     publish: (topic, value, publishOptions) =>
       run(Effect.andThen(ensureOpen("publish"), bus.publish(topic, value, publishOptions))),
     publishAll: (topic, values) => run(Effect.andThen(ensureOpen("publish"), bus.publishAll(topic, values))),
@@ -189,6 +217,50 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
       await Promise.all([...subscriptions].map((subscription) => subscription.close()))
       await Promise.all([...consumers].map((consumer) => consumer.stop()))
       await runtime.dispose()
+      await status.close()
+    }
+  }
+}
+
+/**
+ * The status of a client's connection, followed from the Bus's status stream, and its listeners. Once the
+ * client closed, it is "closed", whatever the transport (one the client does not own may live on).
+ */
+const followStatus = async (bus: Bus.BusShape) => {
+  let current: TransportStatus | undefined
+  const listeners = new Set<(status: TransportStatus) => void>()
+  const known = Promise.withResolvers<void>()
+  const update = (status: TransportStatus) => {
+    if (status === current || current === "closed") return
+    const first = current === undefined
+    current = status
+    if (first) return known.resolve()
+    for (const listener of [...listeners])
+      try {
+        listener(status)
+      } catch (error) {
+        Effect.runFork(Effect.logError("a status listener threw", error))
+      }
+  }
+  const fiber = Effect.runFork(Stream.runForEach(bus.status, (status) => Effect.sync(() => update(status))))
+  // The stream gives the current status first; should it end without one, the transport is gone.
+  fiber.addObserver(() => known.resolve())
+  await known.promise
+  return {
+    get current(): TransportStatus {
+      return current ?? "closed"
+    },
+    on: (listener: (status: TransportStatus) => void) => {
+      const own = (status: TransportStatus) => listener(status)
+      listeners.add(own)
+      return () => {
+        listeners.delete(own)
+      }
+    },
+    /** The client closed: its status is "closed" from now on. */
+    close: async () => {
+      await run(Fiber.interrupt(fiber))
+      update("closed")
     }
   }
 }

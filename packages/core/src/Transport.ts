@@ -107,6 +107,13 @@ export interface DeliveryHistory {
   readonly abandoned: number
 }
 
+/**
+ * The state of a transport's connection to its broker: `"connected"`; `"reconnecting"` while the connection
+ * is lost and the transport tries to get it back (operations wait, or fail with `TransportUnavailable`);
+ * `"closed"` for good, once the transport's scope closed or it gave up reconnecting.
+ */
+export type TransportStatus = "connected" | "reconnecting" | "closed"
+
 /** A message delivered to a subscriber, with the controls that settle it. */
 export interface Delivery {
   readonly topic: string
@@ -197,6 +204,13 @@ export interface Transport {
   readonly features: TransportFeatures
 
   /**
+   * The connection's status: the current one first, then each change as it happens. The stream completes
+   * after `"closed"`, which comes once the transport's scope closed (or its connection closed for good).
+   * Each run of it follows the status on its own, from the status of the moment it starts.
+   */
+  readonly status: Stream.Stream<TransportStatus>
+
+  /**
    * Creates the topic, or updates its limits when it exists (lowered limits apply at once, oldest messages
    * first). Calling it again with the same config changes nothing.
    */
@@ -216,11 +230,14 @@ export interface Transport {
    * and this member has joined it. The stream delivers every stored message to each group at least once, and
    * to each broadcast subscription from its start. Members of one group compete. A member never holds more
    * than `maxInFlight` unsettled deliveries; with `maxInFlight: 1` a group receives in sequence order,
-   * redeliveries included.
+   * redeliveries included. It fails with `Conflict` when the group's name is taken on the broker by something
+   * the transport cannot use as a group or change into one, which it leaves as it was.
    *
    * The subscription ends when its scope closes, and its stream completes. Deliveries the stream already
    * emitted can still be settled until their ack wait passes; deliveries the transport held but had not
-   * emitted are released for redelivery at once.
+   * emitted are released for redelivery at once. The stream fails with `TransportUnavailable` when the
+   * transport lost its connection for good, or for longer than it allows (a bound it documents), never
+   * leaving its reader waiting for ever.
    */
   subscribe(
     options: SubscriptionOptions

@@ -65,6 +65,16 @@ export const subscription = (options: SubscriptionOptions): Result.Result<void, 
     )
   )
 
+/**
+ * A transport's own duration option, where given: a duration above zero (or zero too, with `zero`), finite
+ * (or `"Infinity"` too, with `infinite`), as the port's durations are checked.
+ */
+export const durationOption = (
+  option: string,
+  value: unknown,
+  rule: { readonly zero?: boolean; readonly infinite?: boolean } = {}
+): Result.Result<void, InvalidConfig> => resultOf(duration(option, value, rule))
+
 const resultOf = (problem: Problem): Result.Result<void, InvalidConfig> =>
   problem === undefined ? Result.succeed(undefined) : Result.fail(problem)
 

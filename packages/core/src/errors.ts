@@ -90,6 +90,47 @@ export class TransportUnavailable extends Data.TaggedError("TransportUnavailable
   }
 }
 
+/**
+ * The broker refused the credentials (a wrong password, token, nkey or credentials file, or a user not
+ * authorized to connect). Permanent: connecting again with the same credentials fails the same way. It
+ * carries the broker's own words and address, never a secret.
+ */
+export class AuthenticationFailed extends Data.TaggedError("AuthenticationFailed")<{
+  readonly operation: string
+  /** The broker's address (several, comma-separated, when it was given several), without credentials. */
+  readonly server: string
+  /** What the broker said, with every secret removed. */
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `authentication failed during ${this.operation} at ${this.server}: ${this.reason}`
+  }
+}
+
+/**
+ * A name Sluice needs is taken on the broker by something it cannot use or change: for example a group name
+ * already used by a consumer of another kind (a push consumer, another filter subject or ack policy), or one
+ * whose settings the broker refuses to change. Permanent: asking again fails the same way until the other
+ * thing is removed, or another name is used. It carries the broker's own words and address, never a secret.
+ */
+export class Conflict extends Data.TaggedError("Conflict")<{
+  readonly operation: string
+  /** The broker's address, without credentials. */
+  readonly server: string
+  readonly topic: string
+  /** The group whose name is taken, when it is a group's. */
+  readonly group?: string | undefined
+  /** What is in the way, with the broker's words where it said why. */
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    const what = this.group === undefined ? `topic "${this.topic}"` : `group "${this.group}" of topic "${this.topic}"`
+    return `conflict during ${this.operation} at ${this.server}: ${what} ${this.reason}`
+  }
+}
+
 /** A handler did not finish within the consumer's `handlerTimeout`: it was interrupted (a Promise handler's signal aborted), and the attempt counts as failed. */
 export class HandlerTimeout extends Data.TaggedError("HandlerTimeout")<{
   readonly topic: string
@@ -114,7 +155,20 @@ export class InvalidConfig extends Data.TaggedError("InvalidConfig")<{
 }
 
 /** Errors of the Transport port other than publishing. */
-export type TransportError = InvalidName | InvalidConfig | TopicNotFound | GroupNotFound | TransportUnavailable
+export type TransportError =
+  | InvalidName
+  | InvalidConfig
+  | TopicNotFound
+  | GroupNotFound
+  | Conflict
+  | TransportUnavailable
+
+/**
+ * Errors of connecting a transport (building its layer): a setting it cannot use (`InvalidConfig`), credentials
+ * the broker refused (`AuthenticationFailed`, permanent), or a broker it could not reach (`TransportUnavailable`,
+ * transient).
+ */
+export type ConnectError = InvalidConfig | AuthenticationFailed | TransportUnavailable
 
 /** Errors a publish can end with. None of them means the message was stored. */
 export type PublishError =

@@ -1,5 +1,5 @@
 import { describe, expect } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Schedule, Schema, Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Schedule, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Bus, DeadLetter, Errors, type Message, StartPosition, Topic, type Transport } from "../src/index.ts"
 import {
@@ -278,7 +278,8 @@ describe("Bus.publish", () => {
         const { transport: inner } = yield* setup()
         const { transport, state } = faulty(inner, "request")
         const bus = Bus.make(transport, {
-          publishRetry: Schedule.max([Schedule.spaced("10 seconds"), Schedule.recurs(2)])
+          publishRetry: Schedule.max([Schedule.spaced("10 seconds"), Schedule.recurs(2)]),
+          publishTimeout: "1 minute"
         })
         yield* bus.publish(jobs, { n: 0 })
         state.faults = 2
@@ -299,6 +300,91 @@ describe("Bus.publish", () => {
         yield* TestClock.adjust("1 minute")
         expect((yield* Fiber.join(failing))._tag).toBe("TransportUnavailable")
         expect(state.calls).toBe(3)
+      }))
+  })
+
+  describe("gives up a publish not confirmed within publishTimeout", () => {
+    /** A Bus whose transport fails every publish, retried every second without end. */
+    const failing = (options: Pick<Bus.BusOptions, "publishTimeout"> = {}) =>
+      Effect.gen(function* () {
+        const { transport: inner } = yield* setup()
+        const { transport, state } = faulty(inner, "request")
+        const bus = Bus.make(transport, { publishRetry: Schedule.spaced("1 second"), ...options })
+        yield* bus.publish(jobs, { n: 0 })
+        state.faults = Number.POSITIVE_INFINITY
+        state.calls = 0
+        return { bus, state }
+      })
+
+    test("and fails it then with TransportUnavailable that says it was not confirmed in time, and why", () =>
+      Effect.gen(function* () {
+        const { bus, state } = yield* failing({ publishTimeout: "5 seconds" })
+        const publishing = yield* Effect.forkChild(Effect.flip(bus.publish(jobs, { n: 1 })))
+        const batch = yield* Effect.forkChild(Effect.flip(bus.publishAll(jobs, [{ n: 2 }, { n: 3 }])))
+        yield* TestClock.adjust("4900 millis")
+        expect(publishing.pollUnsafe(), "still retrying before publishTimeout").toBeUndefined()
+        expect(batch.pollUnsafe(), "still retrying before publishTimeout").toBeUndefined()
+        yield* TestClock.adjust("100 millis")
+        for (const error of [yield* Fiber.join(publishing), yield* Fiber.join(batch)]) {
+          expect(error).toBeInstanceOf(Errors.TransportUnavailable)
+          expect(error.message).toMatch(/not confirmed within 5s .*publish it again with the same id/)
+          expect(error.message).toContain("connection reset (injected)")
+        }
+        expect(state.calls, "two publishes, each tried at 0 to 4 seconds").toBe(10)
+        expect((yield* bus.topicInfo(jobs)).messages).toBe(1)
+      }))
+
+    test("by default after 10 seconds", () =>
+      Effect.gen(function* () {
+        expect(Bus.defaultPublishTimeout).toEqual(Duration.seconds(10))
+        const { bus } = yield* failing()
+        const publishing = yield* Effect.forkChild(Effect.flip(bus.publish(jobs, { n: 1 })))
+        yield* TestClock.adjust("9900 millis")
+        expect(publishing.pollUnsafe()).toBeUndefined()
+        yield* TestClock.adjust("100 millis")
+        expect((yield* Fiber.join(publishing)).message).toMatch(/not confirmed within 10s/)
+      }))
+
+    test("interrupting an attempt still waiting for its confirmation then", () =>
+      Effect.gen(function* () {
+        const { transport: inner } = yield* setup()
+        let calls = 0
+        // The first attempt fails at once, every later one waits for an answer that never comes.
+        const hanging: Transport.Transport = {
+          ...inner,
+          publish: () =>
+            Effect.suspend(() =>
+              ++calls === 1
+                ? Effect.fail(new Errors.TransportUnavailable({ operation: "publish", reason: "reset (injected)" }))
+                : Effect.never
+            )
+        }
+        const bus = Bus.make(hanging, { publishTimeout: "3 seconds" })
+        const publishing = yield* Effect.forkChild(Effect.flip(bus.publish(jobs, { n: 1 })))
+        yield* TestClock.adjust("3 seconds")
+        const error = yield* Fiber.join(publishing)
+        expect(error.message).toMatch(/not confirmed within 3s.*reset \(injected\)/)
+        expect(calls).toBe(2)
+      }))
+
+    test("unless it is Infinity: then the retry schedule alone ends it", () =>
+      Effect.gen(function* () {
+        const { bus, state } = yield* failing({ publishTimeout: "Infinity" })
+        const publishing = yield* Effect.forkChild(bus.publish(jobs, { n: 1 }))
+        yield* TestClock.adjust("1 hour")
+        expect(publishing.pollUnsafe()).toBeUndefined()
+        state.faults = 0
+        yield* TestClock.adjust("1 second")
+        expect((yield* Fiber.join(publishing)).sequence).toBe(2)
+      }))
+
+    test("a publishTimeout that is no duration is refused with InvalidConfig naming it", () =>
+      Effect.gen(function* () {
+        const { transport } = yield* setup()
+        for (const publishTimeout of ["soon", 0, -1, Number.NaN])
+          expect(() => Bus.make(transport, { publishTimeout } as Bus.BusOptions), String(publishTimeout)).toThrow(
+            expect.objectContaining({ _tag: "InvalidConfig", option: "publishTimeout" })
+          )
       }))
   })
 })

@@ -4,7 +4,7 @@
  * memory broker on the TestClock and moves virtual time.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Option, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Errors, MemoryTransport, Sluice, Topic, Transport } from "../src/index.ts"
 import { until } from "./promises.ts"
@@ -345,6 +345,27 @@ describe("Sluice (Promise face)", () => {
     }
   })
 
+  it('status is connected until close; on("status") tells each change, closed last, until the function it returns removes the listener', async () => {
+    const sluice = await Sluice.connect()
+    expect(sluice.status).toBe("connected")
+    expect(await Effect.runPromise(Stream.runHead(sluice.bus.status))).toEqual(Option.some("connected"))
+    const told: Array<string> = []
+    const removed: Array<string> = []
+    sluice.on("status", () => {
+      throw new Error("a listener that throws (expected in this test)")
+    })
+    sluice.on("status", (status) => told.push(status))
+    const off = sluice.on("status", (status) => removed.push(status))
+    off()
+    expect(() => sluice.on("closed" as never, () => {})).toThrow(
+      expect.objectContaining({ _tag: "InvalidConfig", option: "event" })
+    )
+    await sluice.close()
+    expect(sluice.status).toBe("closed")
+    expect(told).toEqual(["closed"])
+    expect(removed).toEqual([])
+  })
+
   it("connect and consume reject a bad option with InvalidConfig naming it", async () => {
     expect(await rejection(Sluice.connect({ transport: "memory" } as never))).toMatchObject({
       _tag: "InvalidConfig",
@@ -353,6 +374,10 @@ describe("Sluice (Promise face)", () => {
     expect(await rejection(Sluice.connect({ publishRetry: 5 } as never))).toMatchObject({
       _tag: "InvalidConfig",
       option: "publishRetry"
+    })
+    expect(await rejection(Sluice.connect({ publishTimeout: "soon" } as never))).toMatchObject({
+      _tag: "InvalidConfig",
+      option: "publishTimeout"
     })
     const sluice = await Sluice.connect()
     try {

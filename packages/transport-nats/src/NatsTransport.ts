@@ -13,7 +13,8 @@
  * declares, and fails only with the port's typed errors, their texts free of the connection's secrets.
  *
  * Why: each part that holds state is a module that owns it (`CommandBuffer`, `Confirmations`,
- * `Subscriber`; the client internals they use are in `clientInternals`); `make` wires them.
+ * `ConnectionStatus`, `Subscriber`; the client internals they use are in `clientInternals`); `make` wires
+ * them.
  *
  * Durability on 2.9: a confirmed publish is stored and replicated to `replicas` servers, but fsynced
  * only on the server's 60 s timer; a power loss of every replica at once can lose recent messages.
@@ -24,15 +25,18 @@ import { Errors, Transport, TransportChecks } from "@sluice/core"
 import { Duration, Effect, Layer, type Scope, type Stream } from "effect"
 import { CommandBuffer } from "./internal/CommandBuffer.ts"
 import { Confirmations } from "./internal/Confirmations.ts"
+import { ConnectionStatus } from "./internal/ConnectionStatus.ts"
 import { clientInternalsOf } from "./internal/clientInternals.ts"
-import { type ConnectionSettings, open, redactorOf } from "./internal/connection.ts"
-import { consumerConfigOf, consumerSettingsOf } from "./internal/consumerConfig.ts"
+import { addressOf, type ConnectionSettings, open, redactorOf, targetOf } from "./internal/connection.ts"
+import { consumerConfigOf, consumerSettingsOf, incompatibilityOf } from "./internal/consumerConfig.ts"
 import { DeliveryHistories } from "./internal/DeliveryHistories.ts"
 import { millis, nanos } from "./internal/durations.ts"
 import {
   apiFailure,
+  connectFailure,
   isConfigRefused,
   isConsumerNotFound,
+  isConsumerRefused,
   isNoResponders,
   isOverMaxPayload,
   isStoreFailed,
@@ -91,6 +95,12 @@ export interface NatsTransportOptions extends ConnectionSettings {
    * counts its earlier deliveries as abandoned. Default 30 days.
    */
   readonly historyTtl?: Duration.Input
+  /**
+   * How long the connection may stay lost (status `"reconnecting"`) before every subscription's stream fails
+   * with `TransportUnavailable`, and with it every consumer's `done`. The connection goes on reconnecting:
+   * publishes and new subscriptions work again once it is back. Default 1 minute; `"Infinity"` waits for ever.
+   */
+  readonly disconnectTimeout?: Duration.Input
 }
 
 const DEFAULT_HISTORY_BUCKET = "sluice_delivery_history"
@@ -99,6 +109,7 @@ const DEFAULT_HISTORY_TTL = Duration.days(30)
 /** Room left under the server's `max_payload` for the headers a message carries, in bytes. */
 const HEADER_ROOM = 4096
 const DEFAULT_SERVER_MAX_PAYLOAD = 1024 * 1024
+const DEFAULT_DISCONNECT_TIMEOUT = "1 minute"
 
 /** What the NATS transport offers, against a server with the default `max_payload` of 1 MiB. */
 export const features: Transport.TransportFeatures = {
@@ -115,21 +126,37 @@ export const features: Transport.TransportFeatures = {
  * Connects to NATS (or uses `options.connection`) for as long as the scope lasts. Fails with `InvalidConfig`,
  * before connecting, when the pull settings are ones the server would refuse, and when the connection lacks
  * an internal of the client that the transport uses (a connection of another client than the one Sluice
- * supports; the error names both).
+ * supports; the error names both); with `AuthenticationFailed` when the server refuses the credentials; with
+ * `TransportUnavailable` when no server could be reached.
  */
 export const make = (
   options: NatsTransportOptions = {}
-): Effect.Effect<Transport.Transport, Errors.TransportUnavailable | Errors.InvalidConfig, Scope.Scope> =>
+): Effect.Effect<Transport.Transport, Errors.ConnectError, Scope.Scope> =>
   Effect.gen(function* () {
     const pull = yield* Effect.fromResult(pullSettingsOf(options))
+    yield* Effect.fromResult(
+      TransportChecks.durationOption("disconnectTimeout", options.disconnectTimeout, { infinite: true })
+    )
     const redact = redactorOf(options)
+    const target = yield* Effect.fromResult(targetOf(options))
     const nc =
       options.connection ??
       (yield* Effect.acquireRelease(
-        Effect.tryPromise({ try: () => open(options), catch: (error) => unavailable("connect", error, redact) }),
+        Effect.tryPromise({
+          try: () => open(options, target),
+          catch: (error) => connectFailure(error, redact, addressOf(options))
+        }),
         (connection) => Effect.promise(() => connection.close().catch(() => undefined))
       ))
     const internals = yield* Effect.fromResult(clientInternalsOf(nc))
+    const status = new ConnectionStatus(
+      nc.isClosed(),
+      internals.connected(),
+      yield* Effect.fromResult(internals.statusEvents()),
+      millis(options.disconnectTimeout ?? DEFAULT_DISCONNECT_TIMEOUT)
+    )
+    // Closed before the connection is, so that its readers see "closed" first.
+    yield* Effect.addFinalizer(() => Effect.sync(() => status.close()))
     const timeout = millis(options.requestTimeout ?? "5 seconds")
     const commands = new CommandBuffer(nc, internals.writeCommands)
     const confirmations = new Confirmations(nc, internals.requests, timeout)
@@ -170,7 +197,8 @@ export const make = (
       histories,
       lingering,
       timeoutMillis: timeout,
-      redact
+      redact,
+      status
     }
 
     /** A call to the JetStream API; a missing stream is `TopicNotFound`, anything else unexpected is transient. */
@@ -297,12 +325,30 @@ export const make = (
           )
           return group
         }
+        const conflict = (reason: string, cause?: unknown) =>
+          new Errors.Conflict({
+            operation: "subscribe",
+            server: nc.getServer(),
+            topic,
+            group,
+            reason: redact.text(reason),
+            ...(cause === undefined ? {} : { cause: redact.error(cause) })
+          })
+        const incompatibility = incompatibilityOf(existing.config, topic)
+        if (incompatibility !== undefined) return yield* conflict(incompatibility)
         const settings = consumerSettingsOf(subscription, membersPerGroup)
         const current = existing.config as unknown as Record<string, unknown>
         const differs = Object.entries(settings).some(
           ([key, value]) => JSON.stringify(current[key]) !== JSON.stringify(value)
         )
-        if (differs) yield* call("subscribe", topic, () => jsm.consumers.update(stream, group, settings))
+        if (differs)
+          yield* Effect.tryPromise({
+            try: () => jsm.consumers.update(stream, group, settings),
+            catch: (error) =>
+              isConsumerRefused(error)
+                ? conflict(`is taken by a consumer the server refuses to change: ${messageOf(error)}`, error)
+                : apiFailure("subscribe", error, redact, topic)
+          })
         return group
       })
 
@@ -367,6 +413,7 @@ export const make = (
 
     return {
       features: { ...features, maxPayloadBytes },
+      status: status.stream,
       ensureTopic,
       publish,
       subscribe,
@@ -378,14 +425,17 @@ export const make = (
 /** The NATS transport as the `TransportService` of a layer; the connection closes with the layer. */
 export const layer = (
   options: NatsTransportOptions = {}
-): Layer.Layer<Transport.TransportService, Errors.TransportUnavailable | Errors.InvalidConfig> =>
+): Layer.Layer<Transport.TransportService, Errors.ConnectError> =>
   Layer.effect(Transport.TransportService, make(options))
 
-/** Options for `Sluice.connect` that use NATS: `await Sluice.connect(nats({ servers }))`. */
+/**
+ * Options for `Sluice.connect` that use NATS: `await Sluice.connect(nats({ servers }))`. `connect` rejects with
+ * the layer's errors: `AuthenticationFailed`, `TransportUnavailable`, `InvalidConfig`.
+ */
 export const nats = (
   options: NatsTransportOptions = {}
 ): {
-  readonly transport: Layer.Layer<Transport.TransportService, Errors.TransportUnavailable | Errors.InvalidConfig>
+  readonly transport: Layer.Layer<Transport.TransportService, Errors.ConnectError>
 } => ({
   transport: layer(options)
 })

@@ -1,7 +1,7 @@
 /**
  * The client internals the transport uses, on real connections of the client this package depends on: the
- * command writer, the request multiplexer, the options with their inbox prefix, and a message's reply
- * subject as the bytes it arrived in. A connection without one of them is refused when the transport is
+ * command writer, the request multiplexer, whether it is connected, the options with their inbox prefix,
+ * status events that can be stopped, and a message's reply subject as the bytes it arrived in. A connection without one of them is refused when the transport is
  * made, naming it and the client Sluice supports; so is a message without its reply bytes.
  */
 import { readFileSync } from "node:fs"
@@ -40,6 +40,10 @@ describe("clientInternals", () => {
         expect(plain.requests.muxSubscriptions.size()).toBe(0)
         expect(plain.inboxPrefix).toBeUndefined()
         expect(prefixed.inboxPrefix).toBe("_SLUICE")
+        expect(plain.connected()).toBe(true)
+        const events = yield* Effect.fromResult(plain.statusEvents())
+        expect(events.stop).toBeTypeOf("function")
+        events.stop()
       })
     )
   )
@@ -82,12 +86,19 @@ describe("clientInternals", () => {
         const requests = (yield* Effect.fromResult(clientInternalsOf(nc))).requests
         const refusal = (connection: NatsConnection) => Effect.scoped(Effect.flip(NatsTransport.make({ connection })))
         const cases: ReadonlyArray<readonly [NatsConnection, string]> = [
-          [without(nc, { protocol: undefined }), "protocol.sendCommand, protocol.request, protocol.muxSubscriptions"],
+          [
+            without(nc, { protocol: undefined }),
+            "protocol.sendCommand, protocol.request, protocol.muxSubscriptions, protocol.connected"
+          ],
           [
             without(nc, { protocol: Object.assign(Object.create(requests), { sendCommand: undefined }) }),
             "protocol.sendCommand"
           ],
-          [without(nc, { options: undefined }), "options"]
+          [without(nc, { options: undefined }), "options"],
+          [
+            without(nc, { status: () => ({ [Symbol.asyncIterator]: nc.status()[Symbol.asyncIterator] }) }),
+            "status().stop"
+          ]
         ]
         for (const [lacking, names] of cases) {
           const error = yield* refusal(lacking)

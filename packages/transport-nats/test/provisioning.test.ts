@@ -5,7 +5,14 @@
  * per broadcast subscription, gone when it closes.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstreamManager, StorageType } from "@nats-io/jetstream"
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  DeliverPolicy,
+  DiscardPolicy,
+  jetstreamManager,
+  StorageType
+} from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { StartPosition } from "@sluice/core"
 import { Effect, Exit, Scope, Stream } from "effect"
@@ -147,6 +154,81 @@ describe("NatsTransport provisioning", () => {
         max_ack_pending: 100 * 64
       })
       expect(info.config.deliver_subject).toBeUndefined()
+    })
+  )
+
+  describe("a group name taken by a consumer Sluice cannot use is a Conflict, and the consumer is left alone", () => {
+    /** Creates `config` as the group's consumer with a plain client, subscribes, and checks the outcome. */
+    const taken = (
+      label: string,
+      config: (topic: string) => Partial<ConsumerConfig>,
+      reason: RegExp,
+      subjects?: (topic: string) => Array<string>
+    ) =>
+      Effect.gen(function* () {
+        const nats = yield* transport
+        const topic = uniqueTopic(label)
+        if (subjects === undefined) yield* nats.ensureTopic({ name: topic })
+        else yield* Effect.promise(() => jsm.streams.add({ name: streamOf(topic), subjects: subjects(topic) }))
+        yield* Effect.promise(() => jsm.consumers.add(streamOf(topic), { durable_name: "billing", ...config(topic) }))
+        const before = yield* Effect.promise(() => jsm.consumers.info(streamOf(topic), "billing"))
+        const error = yield* Effect.flip(Effect.scoped(nats.subscribe({ topic, group: "billing" })))
+        expect(error).toMatchObject({
+          _tag: "Conflict",
+          operation: "subscribe",
+          topic,
+          group: "billing",
+          server: expect.stringContaining(`:${server.port}`)
+        })
+        expect(error.message).toMatch(reason)
+        const after = yield* Effect.promise(() => jsm.consumers.info(streamOf(topic), "billing"))
+        expect(after.config).toEqual(before.config)
+      })
+
+    it.live("a push consumer", () =>
+      taken(
+        "push",
+        () => ({ ack_policy: AckPolicy.Explicit, deliver_subject: "elsewhere" }),
+        /push consumer.*"elsewhere"/
+      )
+    )
+
+    it.live("a consumer with another ack policy", () =>
+      taken("ack-none", () => ({ ack_policy: AckPolicy.None }), /ack policy "none"/)
+    )
+
+    it.live("a consumer of another subject of the stream", () =>
+      taken(
+        "filtered",
+        (topic) => ({ ack_policy: AckPolicy.Explicit, filter_subject: `${topic}-other` }),
+        /other subjects/,
+        (topic) => [topic, `${topic}-other`]
+      )
+    )
+
+    it.live("a consumer whose settings the server refuses to change, in the server's words", () =>
+      // Its backoff has two entries: the server refuses the unlimited deliveries the subscription asks for.
+      taken(
+        "refused",
+        () => ({ ack_policy: AckPolicy.Explicit, backoff: [1e9, 2e9], max_deliver: 3 }),
+        /refuses to change.*max deliver is required to be > length of backoff values/
+      )
+    )
+  })
+
+  it.live("a consumer of the group's name that reads its topic through a wildcard is joined", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      const topic = uniqueTopic("wildcard")
+      yield* nats.ensureTopic({ name: topic })
+      yield* Effect.promise(() =>
+        jsm.consumers.add(streamOf(topic), {
+          durable_name: "billing",
+          ack_policy: AckPolicy.Explicit,
+          filter_subject: `${topic.split(".").slice(0, -1).join(".")}.>`
+        })
+      )
+      yield* Effect.scoped(nats.subscribe({ topic, group: "billing" }))
     })
   )
 

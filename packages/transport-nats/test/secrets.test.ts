@@ -1,8 +1,9 @@
 /**
  * Credentials never leak: whatever goes wrong while connecting to NATS with a password, a token, a
- * URL with `user:pass@`, an nkey seed or a credentials file (or after connecting with them), no secret
- * appears in the error (its message, `String`, JSON, cause, stack, `util.inspect`), in an Effect log
- * line, or in anything written to the console, stdout or stderr.
+ * URL with `user:pass@` or `token@` (which work, as with the NATS CLI), an nkey seed or a credentials
+ * file (or after connecting with them), no secret appears in the error (its message, `String`, JSON,
+ * cause, stack, `util.inspect`), in an Effect log line, or in anything written to the console, stdout or
+ * stderr. Credentials the server refuses are `AuthenticationFailed`, with the server's words and address.
  */
 
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto"
@@ -13,7 +14,8 @@ import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { inspect } from "node:util"
 import { describe, expect, it, vi } from "@effect/vitest"
-import { nkeys } from "@nats-io/transport-node"
+import { AckPolicy, jetstreamManager } from "@nats-io/jetstream"
+import { connect, nkeys } from "@nats-io/transport-node"
 import { Bus, Sluice, StartPosition, Topic } from "@sluice/core"
 import { Cause, Effect, Exit, Layer, Logger, References, Schema, type Scope, Stream } from "effect"
 import { afterAll } from "vitest"
@@ -29,6 +31,8 @@ const decoder = new TextDecoder()
 
 const USER = "sluice"
 const PASSWORD = random("pw-right-")
+/** A password with the characters a URL's user info must percent-encode. */
+const RESERVED_PASSWORD = random("pw:@/%?#-")
 const WRONG_PASSWORD = random("pw-wrong-")
 const TOKEN = random("tok-right-")
 const WRONG_TOKEN = random("tok-wrong-")
@@ -83,6 +87,8 @@ ${credsSeed}
  */
 const SECRETS: ReadonlyArray<readonly [string, string]> = [
   ["the password", PASSWORD],
+  ["the password with reserved characters", RESERVED_PASSWORD],
+  ["the password with reserved characters, percent-encoded", encodeURIComponent(RESERVED_PASSWORD)],
   ["the wrong password", WRONG_PASSWORD],
   ["the token", TOKEN],
   ["the wrong token", WRONG_TOKEN],
@@ -111,16 +117,17 @@ const NEEDLES = [
 
 // Three servers, each requiring one kind of credentials. `--user`/`--pass` and `--auth` are the flags of
 // nats-server 2.9.10; nkey users need a config file.
-const [userServer, tokenServer, nkeyServer] = await Promise.all([
+const [userServer, tokenServer, nkeyServer, reservedServer] = await Promise.all([
   NatsServer.start({ args: ["--user", USER, "--pass", PASSWORD] }),
   NatsServer.start({ args: ["--auth", TOKEN] }),
-  NatsServer.start({ configText: `authorization { users: [ { nkey: "${allowedUser.getPublicKey()}" } ] }` })
+  NatsServer.start({ configText: `authorization { users: [ { nkey: "${allowedUser.getPublicKey()}" } ] }` }),
+  NatsServer.start({ args: ["--user", USER, "--pass", RESERVED_PASSWORD] })
 ])
 const credsDir = await mkdtemp(join(tmpdir(), "sluice-secrets-"))
 const credentialsFile = join(credsDir, "ci.creds")
 await writeFile(credentialsFile, credsText, { mode: 0o600 })
 afterAll(async () => {
-  await Promise.all([userServer.stop(), tokenServer.stop(), nkeyServer.stop()])
+  await Promise.all([userServer.stop(), tokenServer.stop(), nkeyServer.stop(), reservedServer.stop()])
   await rm(credsDir, { recursive: true, force: true })
 })
 
@@ -257,6 +264,17 @@ const expectConnectFailure = (error: unknown, why: RegExp) => {
   expect((error as Error).message).toMatch(why)
 }
 
+/** Credentials the server refused: an `AuthenticationFailed` of `connect` with the server's words and address. */
+const expectAuthenticationFailed = (error: unknown, port: number) => {
+  expect(error).toMatchObject({
+    _tag: "AuthenticationFailed",
+    operation: "connect",
+    server: expect.stringContaining(`127.0.0.1:${port}`),
+    reason: expect.stringMatching(/authorization violation/i)
+  })
+  expect((error as Error).message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}.*authorization violation`, "i"))
+}
+
 const connectWith = (options: NatsTransport.NatsTransportOptions) =>
   NatsTransport.make({ ...options, connectionOptions: { timeout: 3_000, ...options.connectionOptions } })
 
@@ -284,30 +302,33 @@ describe("NATS secrets: the capture", () => {
 })
 
 describe("NATS secrets: a failed connection", () => {
-  it("with a wrong password says the authorization failed and shows neither password", async () => {
+  it("with a wrong password fails with AuthenticationFailed, with the server's words and address, and shows neither password", async () => {
     const { exit, captured } = await attempt(connectWith({ servers: userServer.url, user: USER, pass: WRONG_PASSWORD }))
-    expectConnectFailure(failureOf(exit, captured), /authorization violation/i)
+    expectAuthenticationFailed(failureOf(exit, captured), userServer.port)
   })
 
-  it("with a wrong token says the authorization failed and shows no token", async () => {
+  it("with a wrong token fails with AuthenticationFailed and shows no token", async () => {
     const { exit, captured } = await attempt(connectWith({ servers: tokenServer.url, token: WRONG_TOKEN }))
-    expectConnectFailure(failureOf(exit, captured), /authorization violation/i)
+    expectAuthenticationFailed(failureOf(exit, captured), tokenServer.port)
   })
 
-  it("to a server URL with user:password@ in it shows no password, with or without a scheme", async () => {
-    for (const servers of [
-      `nats://${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}`,
-      `nats://${USER}:${PASSWORD}@127.0.0.1:${userServer.port}`,
-      `${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}`,
-      `nats://${TOKEN}@127.0.0.1:${tokenServer.port}`
-    ]) {
+  it("with a wrong password or token in the server URL fails with AuthenticationFailed and shows no secret, with or without a scheme", async () => {
+    for (const [servers, port] of [
+      [`nats://${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}`, userServer.port],
+      [`${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}`, userServer.port],
+      [`nats://${WRONG_TOKEN}@127.0.0.1:${tokenServer.port}`, tokenServer.port],
+      // The right password for another server: the token server refuses it.
+      [`nats://${USER}:${PASSWORD}@127.0.0.1:${tokenServer.port}`, tokenServer.port]
+    ] as const) {
       const { exit, captured } = await attempt(connectWith({ servers }))
-      // nats.js takes no credentials from a URL, so the server refuses the connection.
-      expectConnectFailure(failureOf(exit, captured), /authorization violation/i)
+      const error = failureOf(exit, captured)
+      expectAuthenticationFailed(error, port)
+      // The address is the URL without its user info.
+      expect((error as { server?: string }).server).not.toContain("@")
     }
   })
 
-  it("to a malformed server URL with user:password@ in it shows no password", async () => {
+  it("to a malformed server URL with user:password@ in it fails with InvalidConfig naming servers, and shows no password", async () => {
     // Node's URL parser keeps the whole input (credentials included) on its error.
     for (const servers of [
       `nats://${USER}:${PASSWORD}@[::1`,
@@ -315,13 +336,28 @@ describe("NATS secrets: a failed connection", () => {
       `${USER}:${PASSWORD}@127.0.0.1:${userServer.port}:extra`
     ]) {
       const { exit, captured } = await attempt(connectWith({ servers }))
-      expectConnectFailure(failureOf(exit, captured), /invalid url/i)
+      expect(failureOf(exit, captured)).toMatchObject({ _tag: "InvalidConfig", option: "servers" })
     }
   })
 
-  it("with an nkey seed the server does not know says the authorization failed and shows no seed", async () => {
+  it("to servers whose URLs carry different credentials, or other ones than user and pass, fails with InvalidConfig and shows none of them", async () => {
+    for (const options of [
+      {
+        servers: [
+          `nats://${USER}:${PASSWORD}@127.0.0.1:${userServer.port}`,
+          `nats://${TOKEN}@127.0.0.1:${tokenServer.port}`
+        ]
+      },
+      { servers: `nats://${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}`, user: USER, pass: PASSWORD }
+    ] satisfies Array<NatsTransport.NatsTransportOptions>) {
+      const { exit, captured } = await attempt(connectWith(options))
+      expect(failureOf(exit, captured)).toMatchObject({ _tag: "InvalidConfig", option: "servers" })
+    }
+  })
+
+  it("with an nkey seed the server does not know fails with AuthenticationFailed and shows no seed", async () => {
     const { exit, captured } = await attempt(connectWith({ servers: nkeyServer.url, nkeySeed: foreignSeed }))
-    expectConnectFailure(failureOf(exit, captured), /authorization violation/i)
+    expectAuthenticationFailed(failureOf(exit, captured), nkeyServer.port)
   })
 
   it("with a mistyped nkey seed says so and shows no seed", async () => {
@@ -338,9 +374,9 @@ describe("NATS secrets: a failed connection", () => {
     }
   })
 
-  it("with a credentials file the server does not accept shows neither its seed nor its JWT", async () => {
+  it("with a credentials file the server does not accept fails with AuthenticationFailed and shows neither its seed nor its JWT", async () => {
     const { exit, captured } = await attempt(connectWith({ servers: nkeyServer.url, credentialsFile }))
-    expectConnectFailure(failureOf(exit, captured), /authorization violation/i)
+    expectAuthenticationFailed(failureOf(exit, captured), nkeyServer.port)
   })
 
   it("to a closed port, with credentials of every kind, says the connection was refused and shows none of them", async () => {
@@ -357,13 +393,14 @@ describe("NATS secrets: a failed connection", () => {
     }
   })
 
-  it("through the Promise face, Sluice.connect rejects with an error that shows no secret", async () => {
-    for (const options of [
-      { servers: userServer.url, user: USER, pass: WRONG_PASSWORD },
-      { servers: tokenServer.url, token: WRONG_TOKEN },
-      { servers: nkeyServer.url, credentialsFile },
-      { servers: `nats://${USER}:${PASSWORD}@127.0.0.1:${closedPort}` }
-    ] satisfies Array<NatsTransport.NatsTransportOptions>) {
+  it("through the Promise face, Sluice.connect rejects with the typed error (AuthenticationFailed, TransportUnavailable), which shows no secret", async () => {
+    for (const [options, tag] of [
+      [{ servers: userServer.url, user: USER, pass: WRONG_PASSWORD }, "AuthenticationFailed"],
+      [{ servers: tokenServer.url, token: WRONG_TOKEN }, "AuthenticationFailed"],
+      [{ servers: nkeyServer.url, credentialsFile }, "AuthenticationFailed"],
+      [{ servers: `nats://${USER}:${WRONG_PASSWORD}@127.0.0.1:${userServer.port}` }, "AuthenticationFailed"],
+      [{ servers: `nats://${USER}:${PASSWORD}@127.0.0.1:${closedPort}` }, "TransportUnavailable"]
+    ] satisfies Array<readonly [NatsTransport.NatsTransportOptions, string]>) {
       const { result: error, captured } = await capturing(() =>
         Sluice.connect(NatsTransport.nats(options)).then(
           async (client) => {
@@ -378,7 +415,7 @@ describe("NATS secrets: a failed connection", () => {
         ...Object.fromEntries(captured.lines.map((line, i) => [`output line ${i + 1}`, line]))
       })
       // The rejection is the typed error itself, saying why.
-      expect(error).toMatchObject({ _tag: "TransportUnavailable", operation: "connect" })
+      expect(error).toMatchObject({ _tag: tag, operation: "connect" })
       expect((error as Error).message).toMatch(/authorization violation|refused/i)
     }
   })
@@ -388,7 +425,26 @@ describe("NATS secrets: a working connection", () => {
   const authenticated: ReadonlyArray<readonly [string, () => NatsTransport.NatsTransportOptions]> = [
     ["a password", () => ({ servers: userServer.url, user: USER, pass: PASSWORD })],
     ["a token", () => ({ servers: tokenServer.url, token: TOKEN })],
-    ["an nkey seed", () => ({ servers: nkeyServer.url, nkeySeed: decoder.decode(allowedUser.getSeed()) })]
+    ["an nkey seed", () => ({ servers: nkeyServer.url, nkeySeed: decoder.decode(allowedUser.getSeed()) })],
+    // As the NATS CLI and the Go client read a URL: nats.js alone would ignore these.
+    ["user:password in the server URL", () => ({ servers: `nats://${USER}:${PASSWORD}@127.0.0.1:${userServer.port}` })],
+    [
+      "user:password in a server URL without a scheme",
+      () => ({ servers: `${USER}:${PASSWORD}@127.0.0.1:${userServer.port}` })
+    ],
+    [
+      "a password with reserved characters, percent-encoded in the server URL",
+      () => ({ servers: [`nats://${USER}:${encodeURIComponent(RESERVED_PASSWORD)}@127.0.0.1:${reservedServer.port}`] })
+    ],
+    [
+      "a password with reserved characters, written as it is in the server URL, and the same as user and pass",
+      () => ({
+        servers: `nats://${USER}:${RESERVED_PASSWORD}@127.0.0.1:${reservedServer.port}`,
+        user: USER,
+        pass: RESERVED_PASSWORD
+      })
+    ],
+    ["a token in the server URL", () => ({ servers: `nats://${TOKEN}@127.0.0.1:${tokenServer.port}` })]
   ]
 
   for (const [how, options] of authenticated) {
@@ -442,6 +498,32 @@ describe("NATS secrets: a working connection", () => {
     })
   }
 
+  it("a group name taken by a push consumer fails with Conflict, which shows no secret", async () => {
+    const notes = noteTopic()
+    const plain = await connect({ servers: userServer.url, user: USER, pass: PASSWORD })
+    try {
+      const jsm = await jetstreamManager(plain)
+      const { exit, captured } = await attempt(
+        Effect.gen(function* () {
+          const transport = yield* connectWith({ servers: `nats://${USER}:${PASSWORD}@127.0.0.1:${userServer.port}` })
+          yield* transport.ensureTopic({ name: notes.name })
+          yield* Effect.promise(() =>
+            jsm.consumers.add(notes.name.replaceAll(".", "~"), {
+              durable_name: "pushed",
+              ack_policy: AckPolicy.Explicit,
+              deliver_subject: `deliver.${PASSWORD}`
+            })
+          )
+          return yield* Effect.scoped(transport.subscribe({ topic: notes.name, group: "pushed" }))
+        })
+      )
+      const error = failureOf(exit, captured)
+      expect(error).toMatchObject({ _tag: "Conflict", group: "pushed", server: `127.0.0.1:${userServer.port}` })
+    } finally {
+      await plain.close()
+    }
+  })
+
   it("a debug flag slipped into connectionOptions prints no CONNECT frame and no password", async () => {
     // `debug` is left out of the options' type because nats.js would print every frame, CONNECT included.
     const smuggled = { debug: true } as unknown as NonNullable<NatsTransport.NatsTransportOptions["connectionOptions"]>
@@ -461,29 +543,40 @@ describe("NATS secrets: a working connection", () => {
     expectNoSecret(Object.fromEntries(captured.lines.map((line, i) => [`output line ${i + 1}`, line])))
   })
 
-  it("when the server goes away, the failures that follow show no password", async () => {
+  it("when the server goes away, the failures that follow show no password: a publish, its time running out, a consumer's done", async () => {
     const server = await NatsServer.start({ args: ["--user", USER, "--pass", PASSWORD] })
     try {
       const { exit, captured } = await attempt(
         Effect.gen(function* () {
           const transport = yield* connectWith({
-            servers: server.url,
-            user: USER,
-            pass: PASSWORD,
+            servers: `nats://${USER}:${PASSWORD}@127.0.0.1:${server.port}`,
             requestTimeout: "500 millis",
+            disconnectTimeout: "1 second",
             connectionOptions: { reconnectTimeWait: 100 }
           })
-          yield* transport.ensureTopic({ name: "secrets.gone" })
+          const bus = Bus.make(transport, { publishTimeout: "1 second" })
+          const notes = noteTopic()
+          yield* bus.publish(notes, { text: "before" })
+          const consumer = yield* bus.consume(notes, { group: "readers" }, () => Effect.void)
           yield* Effect.promise(() => server.kill("SIGKILL"))
           const publish = yield* Effect.flip(
-            transport.publish([{ topic: "secrets.gone", id: "m-1", headers: {}, payload: encoder.encode("{}") }])
+            transport.publish([{ topic: notes.name, id: "m-1", headers: {}, payload: encoder.encode("{}") }])
           )
-          const info = yield* Effect.flip(transport.topicInfo("secrets.gone"))
-          return [publish, info]
+          const info = yield* Effect.flip(transport.topicInfo(notes.name))
+          const timedOut = yield* Effect.flip(bus.publish(notes, { text: "after" }))
+          const done = yield* Effect.flip(consumer.done)
+          return [publish, info, timedOut, done]
         })
       )
       const failures = succeeded(exit)
-      expect(failures.map((failure) => failure._tag)).toEqual(["TransportUnavailable", "TransportUnavailable"])
+      expect(failures.map((failure) => failure._tag)).toEqual([
+        "TransportUnavailable",
+        "TransportUnavailable",
+        "TransportUnavailable",
+        "TransportUnavailable"
+      ])
+      expect(failures[2]?.message).toMatch(/not confirmed within 1s/)
+      expect(failures[3]?.message).toMatch(/127\.0\.0\.1:\d+ has been lost for 1s/)
       expectNoSecret({
         ...Object.fromEntries(
           failures.flatMap((failure, i) =>

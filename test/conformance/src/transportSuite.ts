@@ -17,6 +17,7 @@ import { makeHarness } from "./harness.ts"
 import { publishTests } from "./publish.ts"
 import { type RestartableBroker, restartTests } from "./restart.ts"
 import { retentionTests } from "./retention.ts"
+import { statusTests } from "./status.ts"
 import { validationTests } from "./validation.ts"
 
 const stressRuns = (): number => {
@@ -58,6 +59,7 @@ export const transportSuite = (
       broadcastTests(h)
       validationTests(h)
       busTests(h)
+      statusTests(h)
     })
     // Not concurrent with the rest: it kills a broker, and takes its time.
     if (broker !== undefined)

@@ -1,11 +1,17 @@
 /**
  * Publishing typed values: each value encoded with its topic's codec into a record (id, key, headers,
  * payload), headers Sluice writes itself refused, and a publish that met a transient failure retried under
- * the same ids, so that a retry is never stored twice.
+ * the same ids, so that a retry is never stored twice, until its time is up.
  */
-import { Effect, Result, type Schedule } from "effect"
+import { type Clock, Duration, Effect, Result, type Schedule } from "effect"
 import type { PublishOptions } from "../Bus.ts"
-import { type BusPublishError, EncodeError, type InvalidName, type PublishError } from "../errors.ts"
+import {
+  type BusPublishError,
+  EncodeError,
+  type InvalidName,
+  type PublishError,
+  TransportUnavailable
+} from "../errors.ts"
 import type { Topic } from "../Topic.ts"
 import type { OutgoingRecord, PublishReceipt, Transport } from "../Transport.ts"
 import type { EnsuredTopics } from "./EnsuredTopics.ts"
@@ -18,12 +24,22 @@ export class Publisher {
   readonly #transport: Transport
   readonly #topics: EnsuredTopics
   readonly #retry: Schedule.Schedule<unknown, PublishError>
+  readonly #timeout: Duration.Duration
 
-  /** @param retry How a publish that met `TransportUnavailable` is retried. */
-  constructor(transport: Transport, topics: EnsuredTopics, retry: Schedule.Schedule<unknown, PublishError>) {
+  /**
+   * @param retry How a publish that met `TransportUnavailable` is retried.
+   * @param timeout How long a publish may take with its retries; each attempt is bounded by the transport.
+   */
+  constructor(
+    transport: Transport,
+    topics: EnsuredTopics,
+    retry: Schedule.Schedule<unknown, PublishError>,
+    timeout: Duration.Duration
+  ) {
     this.#transport = transport
     this.#topics = topics
     this.#retry = retry
+    this.#timeout = timeout
   }
 
   /** Publishes one value and waits for the broker's confirmation. */
@@ -58,17 +74,52 @@ export class Publisher {
 
   #send<A>(topic: Topic<A>, records: ReadonlyArray<OutgoingRecord>) {
     const attempt = Effect.andThen(this.#topics.ensure(topic.config), this.#transport.publish(records))
-    // Starting `Effect.retry` costs a few microseconds, as much as the rest of a publish: it starts only
-    // once the first attempt met a transient error, which it is then given as its first failure.
-    return Effect.catchTag(attempt, "TransportUnavailable", (first) => {
-      let replayed = false
-      const again = Effect.suspend(() => {
-        if (replayed) return attempt
-        replayed = true
-        return Effect.fail(first)
-      })
-      return Effect.retry(again, { schedule: this.#retry, while: (error) => error._tag === "TransportUnavailable" })
+    // Starting `Effect.retry`, or a timeout, costs a few microseconds, as much as the rest of a publish: they
+    // start only once the first attempt met a transient error, which the retry is then given as its first
+    // failure. The first attempt is bounded by the transport; only the clock is read before it.
+    return Effect.clockWith((clock) => {
+      const startedAt = clock.currentTimeMillisUnsafe()
+      return Effect.catchTag(attempt, "TransportUnavailable", (first) =>
+        this.#retried(attempt, first, startedAt, clock)
+      )
     })
+  }
+
+  /** Retries `attempt`, which failed with `first`, until it succeeds, the schedule ends, or the time is up. */
+  #retried(
+    attempt: Effect.Effect<ReadonlyArray<PublishReceipt>, PublishError>,
+    first: TransportUnavailable,
+    startedAt: number,
+    clock: Clock.Clock
+  ): Effect.Effect<ReadonlyArray<PublishReceipt>, PublishError> {
+    let last = first
+    let replayed = false
+    const again = Effect.suspend(() => {
+      if (replayed) return attempt
+      replayed = true
+      return Effect.fail(first)
+    }).pipe(
+      Effect.tapError((error) =>
+        Effect.sync(() => {
+          if (error._tag === "TransportUnavailable") last = error
+        })
+      )
+    )
+    const retried = Effect.retry(again, {
+      schedule: this.#retry,
+      while: (error) => error._tag === "TransportUnavailable"
+    })
+    const timeoutMillis = Duration.toMillis(this.#timeout)
+    if (!Number.isFinite(timeoutMillis)) return retried
+    const notConfirmed = () =>
+      new TransportUnavailable({
+        operation: "publish",
+        reason: `not confirmed within ${Duration.format(this.#timeout)} (publishTimeout), so it may or may not be stored: publish it again with the same id; the last attempt failed with: ${last.reason}`,
+        cause: last
+      })
+    const left = startedAt + timeoutMillis - clock.currentTimeMillisUnsafe()
+    if (left <= 0) return Effect.fail(notConfirmed())
+    return Effect.timeoutOrElse(retried, { duration: Duration.millis(left), orElse: () => Effect.fail(notConfirmed()) })
   }
 }
 

@@ -6,7 +6,8 @@
  * Invariant: nothing is acknowledged by closing. When the subscription's scope closes, its pulls stop, its
  * stream ends, what it received but never emitted is handed back at once, and a nak sent while its pulls
  * may still linger at the server is held back until they are gone: a lingering pull would take the message
- * out of reach until its ack wait (see Puller).
+ * out of reach until its ack wait (see Puller). When the connection stays lost longer than the transport
+ * allows (`ConnectionStatus.outageMillis`), its pulls stop and its stream fails with `TransportUnavailable`.
  *
  * Why a class: the queue, the puller and the linger deadline are one subsystem's state, read by its
  * deliveries, its pulls and its recovery alike; `NatsTransport.subscribe` only wires one up.
@@ -14,9 +15,10 @@
 import type { JetStreamManager } from "@nats-io/jetstream"
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { Errors, type Transport, TransportDefaults } from "@sluice/core"
-import { Cause, Effect, Queue, type Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Queue, type Scope, Stream } from "effect"
 import { readAckSubject } from "./ackSubject.ts"
 import type { CommandBuffer } from "./CommandBuffer.ts"
+import type { ConnectionStatus } from "./ConnectionStatus.ts"
 import { DeliveryHistories } from "./DeliveryHistories.ts"
 import { isConsumerNotFound, isStreamNotFound, unavailable } from "./errors.ts"
 import { type DeliveryHost, NatsDelivery } from "./NatsDelivery.ts"
@@ -58,6 +60,8 @@ export interface SubscriberContext {
   /** How long a nak waits for the server's confirmation, in milliseconds. */
   readonly timeoutMillis: number
   readonly redact: Redactor
+  /** The connection's status, which says when it has been lost for too long. */
+  readonly status: ConnectionStatus
 }
 
 /** What one subscriber reads: a consumer of a topic's stream, for a subscription. */
@@ -99,6 +103,8 @@ export class Subscriber implements DeliveryHost {
   readonly #puller: Puller
   /** Resolves once the closed subscription's pulls are gone from the server; `undefined` while it is open. */
   #pullsGone: Promise<void> | undefined
+  /** Stops listening for a lost connection. */
+  readonly #unwatch: () => void
 
   private constructor(context: SubscriberContext, target: SubscriberTarget, queue: DeliveryQueue) {
     this.redact = context.redact
@@ -125,6 +131,7 @@ export class Subscriber implements DeliveryHost {
       (error) => this.#recover(error),
       sweepMillis
     )
+    this.#unwatch = context.status.onOutage(() => this.#connectionLost())
   }
 
   ackWaitMillis(deliveryCount: number): number {
@@ -196,9 +203,26 @@ export class Subscriber implements DeliveryHost {
     return false
   }
 
+  /** The connection has been lost for longer than the transport allows: the pulls stop, the stream fails. */
+  #connectionLost(): void {
+    const { connection, status, redact } = this.#context
+    const lost = Duration.format(Duration.millis(status.outageMillis))
+    Queue.failCauseUnsafe(
+      this.#queue,
+      Cause.fail(
+        new Errors.TransportUnavailable({
+          operation: "subscribe",
+          reason: `the connection to ${redact.text(connection.getServer())} has been lost for ${lost} (disconnectTimeout)`
+        })
+      )
+    )
+    this.#pullsGone = this.#puller.stop()
+  }
+
   /** Stops pulling and ends the stream; what it received but never emitted goes back to the server at once. */
   #close(): Effect.Effect<void> {
     return Effect.suspend(() => {
+      this.#unwatch()
       this.#pullsGone = this.#puller.stop()
       return Effect.andThen(
         Queue.end(this.#queue),

@@ -2,8 +2,9 @@
  * The one door through which the NATS transport reaches into nats.js beyond its public API, typed from the
  * client's own internal entry point (`@nats-io/nats-core/internal`, the one nats.js's JetStream client uses):
  * the connection's command writer and request multiplexer (`ProtocolHandler.sendCommand`, `request`,
- * `muxSubscriptions`), its options (`NatsConnectionImpl.options`), and a message's reply subject as the
- * bytes it arrived in (`MsgImpl._msg.reply`).
+ * `muxSubscriptions`), whether it is connected now (`ProtocolHandler.connected`), its options
+ * (`NatsConnectionImpl.options`), the stop of its status events (`status()`, a `QueuedIterator`), and a
+ * message's reply subject as the bytes it arrived in (`MsgImpl._msg.reply`).
  *
  * Invariant: the transport uses these internals or nothing; there is no slower path without them. A
  * connection is checked once, when the transport is made, and refused with `InvalidConfig` naming what it
@@ -13,7 +14,7 @@
  * from another client, instead of quietly taking another path.
  */
 import type { MsgImpl, NatsConnectionImpl, ProtocolHandler, Request } from "@nats-io/nats-core/internal"
-import type { Msg, NatsConnection } from "@nats-io/transport-node"
+import type { Msg, NatsConnection, QueuedIterator, Status } from "@nats-io/transport-node"
 import { Errors } from "@sluice/core"
 import { Result } from "effect"
 
@@ -34,6 +35,13 @@ export interface ClientInternals {
   readonly requests: RequestMultiplexer
   /** The inbox prefix the connection was opened with; `undefined` when it uses the client's default. */
   readonly inboxPrefix: string | undefined
+  /** Whether the connection is up now: false between losing it and getting it back. */
+  readonly connected: () => boolean
+  /**
+   * The connection's status events from now on, until `stop` (or the connection closes); `InvalidConfig`
+   * when they cannot be stopped.
+   */
+  readonly statusEvents: () => Result.Result<QueuedIterator<Status>, Errors.InvalidConfig>
 }
 
 /** Why a connection or message cannot be used: it lacks `what`. */
@@ -49,6 +57,7 @@ export const clientInternalsOf = (connection: NatsConnection): Result.Result<Cli
     typeof protocol?.sendCommand === "function" ? undefined : "protocol.sendCommand",
     typeof protocol?.request === "function" ? undefined : "protocol.request",
     typeof protocol?.muxSubscriptions?.cancel === "function" ? undefined : "protocol.muxSubscriptions",
+    typeof protocol?.connected === "boolean" ? undefined : "protocol.connected",
     typeof options === "object" && options !== null ? undefined : "options"
   ].filter((name) => name !== undefined)
   if (missing.length > 0 || protocol === undefined || options === undefined)
@@ -57,7 +66,15 @@ export const clientInternalsOf = (connection: NatsConnection): Result.Result<Cli
   return Result.succeed({
     writeCommands: (commands) => handler.sendCommand(commands),
     requests: handler,
-    inboxPrefix: options.inboxPrefix
+    inboxPrefix: options.inboxPrefix,
+    connected: () => handler.connected,
+    statusEvents: () => {
+      // Declared an AsyncIterable; the client's is a QueuedIterator, which can be stopped.
+      const events = connection.status() as Partial<QueuedIterator<Status>>
+      return typeof events.stop === "function"
+        ? Result.succeed(events as QueuedIterator<Status>)
+        : Result.fail(new Errors.InvalidConfig({ reason: unsupported("the connection's status().stop") }))
+    }
   })
 }
 

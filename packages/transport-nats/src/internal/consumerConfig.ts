@@ -3,7 +3,8 @@
  * broadcast subscription, with explicit acks and the port's defaults (`TransportDefaults`).
  *
  * Invariant: `consumerSettingsOf` is exactly what an existing group's consumer is compared on and updated
- * to, so joining a group again with the same options changes nothing on the server.
+ * to, so joining a group again with the same options changes nothing on the server; a consumer that no
+ * update could make a group's (`incompatibilityOf`) is never joined.
  *
  * Why: creating and updating a consumer read the same settings from one place.
  */
@@ -57,3 +58,30 @@ export const consumerConfigOf = (
   ...startOf(TransportDefaults.startOf(options)),
   ...consumerSettingsOf(options, options.group === undefined ? 1 : membersPerGroup)
 })
+
+/** Whether the subject filter `filter` takes in every message of `subject` (a literal subject). */
+const covers = (filter: string, subject: string): boolean => {
+  const wanted = filter.split(".")
+  const tokens = subject.split(".")
+  for (let i = 0; i < wanted.length; i++) {
+    if (wanted[i] === ">") return i < tokens.length
+    if (i >= tokens.length || (wanted[i] !== "*" && wanted[i] !== tokens[i])) return false
+  }
+  return wanted.length === tokens.length
+}
+
+/**
+ * Why an existing consumer cannot serve as a group of `topic`, or `undefined` when it can: a group pulls,
+ * acknowledges each message on its own, and reads every message of its topic's subject. The server does
+ * not let an update turn a push consumer into a pull one, nor change its ack policy.
+ */
+export const incompatibilityOf = (config: ConsumerConfig, topic: string): string | undefined => {
+  if (config.deliver_subject !== undefined && config.deliver_subject !== "")
+    return `is taken by a push consumer (it delivers to "${config.deliver_subject}"), and a group needs a pull consumer`
+  if (config.ack_policy !== AckPolicy.Explicit)
+    return `is taken by a consumer with ack policy "${config.ack_policy}", and a group needs explicit acks`
+  const filters = config.filter_subjects ?? (config.filter_subject ? [config.filter_subject] : [])
+  if (filters.length > 0 && !filters.some((filter) => covers(filter, topic)))
+    return `is taken by a consumer of other subjects (${filters.join(", ")}), and a group reads "${topic}"`
+  return undefined
+}

@@ -47,7 +47,14 @@ const JetStreamCode = {
   /** `JSStreamMaxStreamBytesExceeded` [400]: the byte limit exceeds what the account allows one stream. */
   StreamMaxStreamBytesExceeded: 10122,
   /** `JSMaximumStreamsLimitErr` [400]: the account has as many streams as it may. */
-  MaximumStreamsLimit: 10027
+  MaximumStreamsLimit: 10027,
+  /**
+   * `JSConsumerCreateErrF` [500]: the consumer was not created or updated; the text says why (for an update,
+   * a setting that "can not be updated": ack policy, deliver policy, push or pull).
+   */
+  ConsumerCreate: 10012,
+  /** `JSConsumerMaxDeliverBackoffErr` [400]: the consumer's `backoff` has as many entries as its `max_deliver` or more. */
+  ConsumerMaxDeliverBackoff: 10116
 } as const
 
 /** Refusals of a stream's settings: the same request would be refused again. */
@@ -64,12 +71,42 @@ const CONFIG_REFUSALS: ReadonlySet<number> = new Set([
   JetStreamCode.MaximumStreamsLimit
 ])
 
+/** Refusals of a consumer's settings: the same request would be refused again. */
+const CONSUMER_REFUSALS: ReadonlySet<number> = new Set([
+  JetStreamCode.ConsumerCreate,
+  JetStreamCode.ConsumerMaxDeliverBackoff
+])
+
 /** The message of an error, or the text of anything thrown. */
 export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /** A failure to reach the server or get an answer: transient. */
 export const unavailable = (operation: string, error: unknown, redact: Redactor): Errors.TransportUnavailable =>
   new Errors.TransportUnavailable({ operation, reason: redact.text(messageOf(error)), cause: redact.error(error) })
+
+/**
+ * A failure to connect: credentials the server refused are `AuthenticationFailed` (permanent), a server URL
+ * the client cannot read is `InvalidConfig`, anything else the server being unavailable (transient).
+ *
+ * @param servers The servers the connection was given.
+ */
+export const connectFailure = (error: unknown, redact: Redactor, servers: string): Errors.ConnectError => {
+  const server = redact.text(servers)
+  if (error instanceof errors.AuthorizationError || error instanceof errors.UserAuthenticationExpiredError)
+    return new Errors.AuthenticationFailed({
+      operation: "connect",
+      server,
+      reason: redact.text(messageOf(error)),
+      cause: redact.error(error)
+    })
+  // Node's URL parser, which the client uses, says so with this code (its text would hold the whole URL).
+  if (error instanceof TypeError && (error as { code?: unknown }).code === "ERR_INVALID_URL")
+    return new Errors.InvalidConfig({
+      option: "servers",
+      reason: `servers must be NATS server URLs (nats://host:port, or host:port), not ${server}`
+    })
+  return unavailable("connect", error, redact)
+}
 
 /** The JetStream API error code of `error`, or of the API error the client wrapped in it (`JetStreamNotEnabled`). */
 const codeOf = (error: unknown): number | undefined => {
@@ -87,6 +124,12 @@ export const isConsumerNotFound = (error: unknown): boolean => codeOf(error) ===
 export const isConfigRefused = (error: unknown): boolean => {
   const code = codeOf(error)
   return code !== undefined && CONFIG_REFUSALS.has(code)
+}
+
+/** The server refused a consumer's settings (see {@link JetStreamCode}): asking again would not help. */
+export const isConsumerRefused = (error: unknown): boolean => {
+  const code = codeOf(error)
+  return code !== undefined && CONSUMER_REFUSALS.has(code)
 }
 
 /** The stream did not store a published message (at a limit with discard "new", among other reasons). */
