@@ -11,7 +11,7 @@ import type { Handler } from "./Handler.ts"
 import * as ConsumerRuntime from "./internal/consumer/ConsumerRuntime.ts"
 import * as Settler from "./internal/consumer/Settler.ts"
 import { EnsuredTopics } from "./internal/EnsuredTopics.ts"
-import { firstProblem, invalid, object } from "./internal/options.ts"
+import { count, firstProblem, invalid, object } from "./internal/options.ts"
 import { Publisher } from "./internal/Publisher.ts"
 import { promptScheduler } from "./internal/promptScheduler.ts"
 import { decode, type ReceivedMessage, type Unsettled } from "./internal/ReceivedMessage.ts"
@@ -20,10 +20,12 @@ import type { Topic } from "./Topic.ts"
 import {
   type GroupLag,
   type PublishReceipt,
+  type SettingDifference,
   type SubscriptionOptions,
   type TopicInfo,
   type Transport,
-  TransportService
+  TransportService,
+  type UpdateTopicOptions
 } from "./Transport.ts"
 
 /** Options of one publish. */
@@ -41,6 +43,9 @@ export interface PublishOptions {
 
 /** Options of {@link BusShape.subscribe}: the subscription options without the topic. */
 export type SubscribeOptions = Omit<SubscriptionOptions, "topic">
+
+/** The settings of a consumer's group that the broker keeps for all its members: what {@link BusShape.updateGroup} changes. */
+export type GroupOptions = Pick<ConsumeOptions, "ackWait" | "backoff" | "maxAttempts">
 
 /** Options of {@link make}. */
 export interface BusOptions {
@@ -81,6 +86,28 @@ export interface BusShape {
     options: ConsumeOptions,
     handler: Handler<A, E, R>
   ): Effect.Effect<Consumer, TransportError, Scope.Scope | R>
+  /**
+   * Makes the topic's settings those of its definition exactly (a setting it leaves out goes back to its
+   * default), logs each change and returns them. Publishing and consuming never change a topic that exists:
+   * a definition whose settings differ is refused with `InvalidConfig` naming each difference, so a change is
+   * made here, once. A change that would remove stored messages (a lower `maxMessages` or `maxBytes` than the
+   * topic holds, a shorter `maxAge` than its oldest message's age) is refused unless `allowDiscard`.
+   */
+  updateTopic<A>(
+    topic: Topic<A>,
+    options?: UpdateTopicOptions
+  ): Effect.Effect<ReadonlyArray<SettingDifference>, TransportError>
+  /**
+   * Makes a group's settings those `consume` creates it with, given these options (the ack wait or backoff,
+   * and `maxAttempts`, of which the broker's limit on deliveries follows), logs each change and returns them.
+   * A consumer whose options give other settings than its existing group's is refused with `InvalidConfig`
+   * naming each difference, so a change is made here, once.
+   */
+  updateGroup<A>(
+    topic: Topic<A>,
+    group: string,
+    options: GroupOptions
+  ): Effect.Effect<ReadonlyArray<SettingDifference>, TransportError>
   /** How far a group is behind. */
   lag<A>(topic: Topic<A>, group: string): Effect.Effect<GroupLag, TransportError>
   /** What a topic holds, with expired and discarded counts. */
@@ -174,6 +201,18 @@ export const make = (transport: Transport, options: BusOptions = {}): BusShape =
         Effect.andThen(ConsumerRuntime.start(transport, topic, consumeOptions, handler)),
         Effect.provideService(Scheduler.Scheduler, consumerScheduler)
       ),
+    updateTopic: (topic, updateOptions) => transport.updateTopic(topic.config, updateOptions),
+    updateGroup: (topic, group, groupOptions) =>
+      Effect.suspend(() => {
+        const problem = firstProblem(object("options", groupOptions), count("maxAttempts", groupOptions?.maxAttempts))
+        if (problem !== undefined) return Effect.fail(problem)
+        const { ackWait, backoff } = groupOptions
+        return transport.updateGroup(topic.name, group, {
+          ...(ackWait === undefined ? {} : { ackWait }),
+          ...(backoff === undefined ? {} : { backoff }),
+          maxDeliveries: ConsumerRuntime.maxDeliveriesOf(groupOptions)
+        })
+      }),
     lag: (topic, group) => transport.lag(topic.name, group),
     topicInfo: (topic) => transport.topicInfo(topic.name)
   }

@@ -29,6 +29,10 @@ const DEFAULT_HANDLER_TIMEOUT = Duration.minutes(5)
 /** The default redelivery delay: 1 s doubling per attempt, at most 1 minute. */
 export const defaultRedeliveryDelay = (attempt: number): Duration.Input => Math.min(1000 * 2 ** (attempt - 1), 60_000)
 
+/** The broker's limit on deliveries of a consumer's messages: `maxAttempts`, and room for deliveries without an outcome. */
+export const maxDeliveriesOf = (options: Pick<ConsumeOptions, "maxAttempts">): number =>
+  (options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS) + UNSETTLED_DELIVERIES
+
 /** The consumer's options are acceptable, the subscription's among them: the first problem, or success. */
 export const validate = (options: ConsumeOptions): Result.Result<void, InvalidConfig | InvalidName> => {
   const problem = firstProblem(
@@ -58,7 +62,7 @@ export const start = <A, E, R>(
 ): Effect.Effect<Consumer, TransportError, Scope.Scope | R> =>
   Effect.gen(function* () {
     const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
-    const maxDeliveries = maxAttempts + UNSETTLED_DELIVERIES
+    const maxDeliveries = maxDeliveriesOf(options)
     const concurrency = options.concurrency ?? 1
     // A message waits in the broker, not here, until a handler is free: a crash strands no more than that.
     const maxInFlight = options.maxInFlight ?? concurrency

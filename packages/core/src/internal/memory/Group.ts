@@ -21,7 +21,7 @@ export interface GroupPolicy {
   readonly maxDeliveries: number
 }
 
-export const policyOf = (options: SubscriptionOptions): GroupPolicy => ({
+export const policyOf = (options: Pick<SubscriptionOptions, "ackWait" | "backoff" | "maxDeliveries">): GroupPolicy => ({
   ackWaitMs: TransportDefaults.ackWaitsOf(options),
   maxDeliveries: options.maxDeliveries ?? Number.POSITIVE_INFINITY
 })
@@ -58,6 +58,10 @@ export class Group implements RemovalListener {
     this.host = host
     this.cursor = startOf(log, start)
     log.listeners.add(this)
+  }
+
+  get settings(): GroupPolicy {
+    return this.policy
   }
 
   configure(policy: GroupPolicy): void {

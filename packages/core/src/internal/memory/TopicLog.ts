@@ -1,6 +1,5 @@
-import { Duration } from "effect"
-import type { OutgoingRecord, PublishReceipt, TopicConfig, TopicInfo } from "../../Transport.ts"
-import * as TransportDefaults from "../../TransportDefaults.ts"
+import type { OutgoingRecord, PublishReceipt, TopicInfo, TopicSettings } from "../../Transport.ts"
+import type { Held } from "../../TransportChecks.ts"
 import { Deque } from "./Deque.ts"
 
 /** Told when messages leave the log, so a group can count what it never received. */
@@ -16,12 +15,12 @@ interface Limits {
   readonly dedupWindowMs: number
 }
 
-const limitsOf = (config: TopicConfig): Limits => ({
-  maxMessages: config.maxMessages ?? Number.POSITIVE_INFINITY,
-  maxBytes: config.maxBytes ?? Number.POSITIVE_INFINITY,
-  maxAgeMs: config.maxAge === undefined ? Number.POSITIVE_INFINITY : Duration.toMillis(config.maxAge),
-  discard: config.discard ?? "old",
-  dedupWindowMs: TransportDefaults.dedupWindowOf(config)
+const limitsOf = (settings: TopicSettings): Limits => ({
+  maxMessages: settings.maxMessages ?? Number.POSITIVE_INFINITY,
+  maxBytes: settings.maxBytes ?? Number.POSITIVE_INFINITY,
+  maxAgeMs: settings.maxAge ?? Number.POSITIVE_INFINITY,
+  discard: settings.discard,
+  dedupWindowMs: settings.dedupWindow
 })
 
 /**
@@ -30,6 +29,7 @@ const limitsOf = (config: TopicConfig): Limits => ({
  * which a chunked deque does without copying.
  */
 export class TopicLog {
+  private current: TopicSettings
   private limits: Limits
   /** Stored records, oldest first, with their store times in epoch milliseconds. */
   private readonly messages = new Deque<OutgoingRecord>()
@@ -47,18 +47,33 @@ export class TopicLog {
   readonly listeners = new Set<RemovalListener>()
   readonly name: string
 
-  constructor(name: string, config: TopicConfig) {
+  constructor(name: string, settings: TopicSettings) {
     this.name = name
-    this.limits = limitsOf(config)
+    this.current = settings
+    this.limits = limitsOf(settings)
   }
 
-  /** New limits apply at once: what no longer fits is discarded, oldest first, whatever the discard policy. */
-  configure(config: TopicConfig): void {
-    this.limits = limitsOf(config)
+  get settings(): TopicSettings {
+    return this.current
+  }
+
+  /**
+   * New settings apply at once: what no longer fits is discarded, oldest first, whatever the discard policy;
+   * what is older than the new maximum age expires.
+   */
+  configure(settings: TopicSettings, now: number): void {
+    this.current = settings
+    this.limits = limitsOf(settings)
     while (this.size > this.limits.maxMessages || this.bytes > this.limits.maxBytes) {
       this.removeFirst()
       this.discarded++
     }
+    this.expire(now)
+  }
+
+  /** What a change of limits could remove. */
+  held(): Held {
+    return { messages: this.size, bytes: this.bytes, oldestAt: this.times.peek() }
   }
 
   get size(): number {
