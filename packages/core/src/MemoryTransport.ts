@@ -1,6 +1,6 @@
 /**
  * The embedded broker: a real broker in the process, not a mock. Append-only
- * log per topic with retention limits and a dedup window, consumer groups with
+ * log per topic with retention limits, interest retention and a dedup window, consumer groups with
  * cursors, pending acks, ack-wait redelivery, delayed nak, term, max
  * deliveries, broadcast subscriptions and start positions. Time follows the
  * Effect `Clock`, so `TestClock` drives every time-based behaviour.
@@ -118,7 +118,7 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
         const changes = TransportChecks.topicDifferences(log.settings, wanted)
         if (changes.length === 0) return changes
         yield* Effect.fromResult(
-          TransportChecks.keepsStored(config.name, log.held(), wanted, changes, options?.allowDiscard, now)
+          TransportChecks.updatable(config.name, log.held(), wanted, changes, options?.allowDiscard, now)
         )
         log.configure(wanted, now)
         for (const group of groups.values()) group.pump()

@@ -35,7 +35,8 @@ export interface TransportFeatures {
 /**
  * How a topic is stored. Every setting is optional. Creating a topic, an absent setting takes its default;
  * ensuring a topic that exists, an absent setting is no requirement (see {@link Transport.ensureTopic}).
- * Without limits a topic keeps every message, acknowledged or not, for ever.
+ * With the default retention (`"limits"`) a topic keeps every message, acknowledged or not, until a limit
+ * removes it: without limits, for ever.
  */
 export interface TopicConfig {
   /** The topic name (validated: dot-separated tokens of `A-Z a-z 0-9 _ -`). */
@@ -52,6 +53,16 @@ export interface TopicConfig {
   readonly dedupWindow?: Duration.Input
   /** Copies kept by a replicated broker; ignored by transports that do not replicate. */
   readonly replicas?: number
+  /**
+   * What removes a message besides the limits. `"limits"` (the default): nothing else; acknowledging removes
+   * nothing. `"interest"`: a message is removed once every group that holds it has acknowledged (or termed)
+   * it, as JetStream's interest retention does. A group holds each message stored while it exists, and, when
+   * it is created, the messages still stored from its start position on; a broadcast subscription is a group
+   * until it closes. A message stored while no group exists is removed at once (a duplicate of it is then
+   * confirmed with sequence 0); one a group stopped delivering after `maxDeliveries` stays until acknowledged
+   * late or removed by a limit. Chosen when the topic is created: no transport changes it in place.
+   */
+  readonly retention?: "limits" | "interest"
 }
 
 /**
@@ -66,6 +77,7 @@ export interface TopicSettings {
   readonly discard: "old" | "new"
   readonly dedupWindow: number
   readonly replicas: number
+  readonly retention: "limits" | "interest"
 }
 
 /** A setting stored one way and asked another, each value as text (`"500"`, `"2m"`, `"none"`). */
@@ -119,7 +131,10 @@ export interface OutgoingRecord {
 /** The broker's confirmation that a record is stored. */
 export interface PublishReceipt {
   readonly topic: string
-  /** Position of the message in its topic (1 for the first). For a duplicate, the position of the original. */
+  /**
+   * Position of the message in its topic (1 for the first). For a duplicate, the position of the original;
+   * 0 where the original was never kept (an interest topic without groups).
+   */
   readonly sequence: number
   /** True when the id was seen within the dedup window: nothing new was stored. */
   readonly duplicate: boolean

@@ -65,6 +65,7 @@ export const topicConfig = (config: TopicConfig): Result.Result<void, InvalidCon
       count("maxBytes", config.maxBytes),
       duration("maxAge", config.maxAge, { infinite: true }),
       oneOf("discard", config.discard, ["old", "new"]),
+      oneOf("retention", config.retention, ["limits", "interest"]),
       duration("dedupWindow", config.dedupWindow),
       config.replicas !== undefined && config.replicas > MAX_REPLICAS
         ? invalid("replicas", config.replicas, `a whole number from 1 to ${MAX_REPLICAS}`)
@@ -125,7 +126,8 @@ const topicShows: { readonly [K in keyof TopicSettings]-?: (value: TopicSettings
   maxAge: showMillis,
   discard: String,
   dedupWindow: showMillis,
-  replicas: String
+  replicas: String,
+  retention: String
 }
 
 /**
@@ -149,7 +151,7 @@ export const topicDifferences = (
  * The settings `config` gives, resolved as a broker keeps them: a dedup window is compared as the topic
  * would keep it, never longer than the max age asked (or, when none is asked, stored).
  */
-export const givenTopicSettings = (config: TopicConfig, stored: TopicSettings): Partial<TopicSettings> => {
+const givenTopicSettings = (config: TopicConfig, stored: TopicSettings): Partial<TopicSettings> => {
   const given: { -readonly [K in keyof TopicSettings]?: TopicSettings[K] } = {}
   if (config.maxMessages !== undefined) given.maxMessages = config.maxMessages
   if (config.maxBytes !== undefined) given.maxBytes = config.maxBytes
@@ -161,6 +163,7 @@ export const givenTopicSettings = (config: TopicConfig, stored: TopicSettings): 
       maxAge: config.maxAge ?? stored.maxAge ?? "Infinity"
     })
   if (config.replicas !== undefined) given.replicas = config.replicas
+  if (config.retention !== undefined) given.retention = config.retention
   return given
 }
 
@@ -191,10 +194,11 @@ export interface Held {
 }
 
 /**
- * `updateTopic`'s rule for a change that would remove stored messages: refused unless `allowDiscard`. The
- * changes are those of {@link topicDifferences}; `now` is the broker's time in epoch milliseconds.
+ * `updateTopic`'s rules: a change of retention is refused (JetStream cannot make it in place, so no transport
+ * does), and a change that would remove stored messages is refused unless `allowDiscard`. The changes are
+ * those of {@link topicDifferences}; `now` is the broker's time in epoch milliseconds.
  */
-export const keepsStored = (
+export const updatable = (
   name: string,
   held: Held,
   wanted: TopicSettings,
@@ -202,6 +206,11 @@ export const keepsStored = (
   allowDiscard: boolean | undefined,
   now: number
 ): Result.Result<void, InvalidConfig> => {
+  const retention = changes.filter(({ setting }) => setting === "retention")
+  if (retention.length > 0)
+    return Result.fail(
+      refused(`topic "${name}" cannot change its retention in place`, retention, "create a topic of another name")
+    )
   if (allowDiscard === true) return Result.succeed(undefined)
   const removing = changes.filter(({ setting }) => {
     switch (setting) {
@@ -255,7 +264,7 @@ export const groupDifferences = (
 }
 
 /** The group settings subscription options give: the ack waits when `ackWait` or `backoff` is given, `maxDeliveries` when given. */
-export const givenGroupSettings = (options: SubscriptionOptions): Partial<GroupSettings> => ({
+const givenGroupSettings = (options: SubscriptionOptions): Partial<GroupSettings> => ({
   ...(options.ackWait !== undefined || (options.backoff !== undefined && options.backoff.length > 0)
     ? { ackWaits: TransportDefaults.ackWaitsOf(options) }
     : {}),

@@ -60,7 +60,8 @@ export const topicSettingsOf = (config: TopicConfig, replicas = 1): TopicSetting
   maxAge: maxAgeOf(config),
   discard: config.discard ?? "old",
   dedupWindow: dedupWindowOf(config),
-  replicas: config.replicas ?? replicas
+  replicas: config.replicas ?? replicas,
+  retention: config.retention ?? "limits"
 })
 
 /** Every setting of a group, an absent one at its default (the default ack wait, unlimited deliveries). */

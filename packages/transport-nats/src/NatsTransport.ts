@@ -249,7 +249,7 @@ export const make = (
           oldestAt: state.messages === 0 ? undefined : Date.parse(state.first_ts)
         }
         yield* Effect.fromResult(
-          TransportChecks.keepsStored(config.name, held, wanted, changes, options?.allowDiscard, Date.now())
+          TransportChecks.updatable(config.name, held, wanted, changes, options?.allowDiscard, Date.now())
         )
         yield* configure("updateTopic", config.name, () =>
           jsm.streams.update(current.config.name, streamConfigOf(config.name, wanted, storage))

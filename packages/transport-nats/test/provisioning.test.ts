@@ -5,7 +5,14 @@
  * per broadcast subscription, gone when it closes.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstreamManager, StorageType } from "@nats-io/jetstream"
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType
+} from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { StartPosition } from "@sluice/core"
 import { Effect, Exit, Logger, Scope, Stream } from "effect"
@@ -51,6 +58,20 @@ describe("NatsTransport provisioning", () => {
         discard: DiscardPolicy.New,
         duplicate_window: 30_000 * NANOS_PER_MILLI
       })
+    })
+  )
+
+  it.live("a topic's retention is its stream's: limits by default, interest when asked", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      const limits = uniqueTopic("limits")
+      const interest = uniqueTopic("interest")
+      yield* nats.ensureTopic({ name: limits })
+      yield* nats.ensureTopic({ name: interest, retention: "interest" })
+      const retention = (topic: string) =>
+        Effect.promise(() => jsm.streams.info(streamOf(topic))).pipe(Effect.map((info) => info.config.retention))
+      expect(yield* retention(limits)).toBe(RetentionPolicy.Limits)
+      expect(yield* retention(interest)).toBe(RetentionPolicy.Interest)
     })
   )
 

@@ -1,6 +1,7 @@
 /**
- * The JetStream stream of a topic: limits retention, the transport's storage, and the topic's settings
- * (limits, discard policy, dedup window, replicas), read back as the port's `TopicSettings`.
+ * The JetStream stream of a topic: the transport's storage, and the topic's settings (retention, limits,
+ * discard policy, dedup window, replicas), read back as the port's `TopicSettings`. A work-queue stream,
+ * which Sluice never creates, reads as limits retention.
  *
  * Invariant: `topicSettingsOf(streamConfigOf(settings, storage))` is `settings`, so a topic ensured again
  * with the settings it was created with shows no difference; the dedup window never exceeds the max age
@@ -21,7 +22,7 @@ export const streamConfigOf = (name: string, settings: Transport.TopicSettings, 
   ({
     name: streamName(name),
     subjects: [name],
-    retention: RetentionPolicy.Limits,
+    retention: settings.retention === "interest" ? RetentionPolicy.Interest : RetentionPolicy.Limits,
     storage: storage === "memory" ? StorageType.Memory : StorageType.File,
     num_replicas: settings.replicas,
     max_msgs: settings.maxMessages ?? -1,
@@ -38,7 +39,8 @@ export const topicSettingsOf = (stream: StreamConfig): Transport.TopicSettings =
   maxAge: stream.max_age > 0 ? millisOfNanos(stream.max_age) : undefined,
   discard: stream.discard === DiscardPolicy.New ? "new" : "old",
   dedupWindow: millisOfNanos(stream.duplicate_window ?? 0),
-  replicas: stream.num_replicas
+  replicas: stream.num_replicas,
+  retention: stream.retention === RetentionPolicy.Interest ? "interest" : "limits"
 })
 
 /** Where a stream keeps its messages, as the transport's option names it. */
