@@ -31,7 +31,7 @@ export const settingsTests = (h: Harness) => {
         Effect.gen(function* () {
           const transport = yield* h.make
           const topic = uniqueTopic("other-settings")
-          yield* transport.ensureTopic({ name: topic, maxMessages: 500, maxAge: "1 hour", discard: "old" })
+          yield* transport.ensureTopic({ name: topic, maxMessages: 500, maxAge: "1 hour", discard: "old", replicas: 1 })
           yield* transport.publish(records(topic, 150))
           const error = yield* failureOf(
             h,
@@ -41,7 +41,9 @@ export const settingsTests = (h: Harness) => {
               maxMessages: 100,
               maxAge: 3_600_000,
               discard: "new",
-              dedupWindow: "30 seconds"
+              dedupWindow: "30 seconds",
+              replicas: 2,
+              retention: "interest"
             })
           )
           expect(error).toMatchObject({
@@ -50,7 +52,9 @@ export const settingsTests = (h: Harness) => {
             differences: [
               { setting: "maxMessages", stored: "500", asked: "100" },
               { setting: "discard", stored: "old", asked: "new" },
-              { setting: "dedupWindow", stored: "2m", asked: "30s" }
+              { setting: "dedupWindow", stored: "2m", asked: "30s" },
+              { setting: "replicas", stored: "1", asked: "2" },
+              { setting: "retention", stored: "limits", asked: "interest" }
             ]
           })
           expect(error.message).toContain(topic)
