@@ -12,8 +12,10 @@ export interface ThroughputParams {
   readonly maxInFlight: number
   /** Sluice: the producer waits while the group has more pending messages than this. */
   readonly maxPending: number
-  /** Sluice: the topic keeps at most this many messages. */
+  /** Sluice: the topic keeps at most this many messages; 0 for no limit. */
   readonly maxMessages: number
+  /** Sluice: the topic's retention; `"limits"` when absent. */
+  readonly retention?: "limits" | "interest"
 }
 
 export interface LatencyParams {

@@ -63,7 +63,7 @@ export const throughput = async (params: ThroughputParams): Promise<ThroughputRu
   await completed
   const elapsedMs = performance.now() - started
   if (handled !== params.messages) throw new Error(`rxjs handled ${handled} of ${params.messages}`)
-  return { elapsedMs, samples, missed: 0, waits: 0 }
+  return { elapsedMs, samples, missed: 0, waits: 0, stored: 0 }
 }
 
 export const latency = async (params: LatencyParams): Promise<LatencyRun> => {

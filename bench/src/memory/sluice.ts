@@ -17,6 +17,8 @@ export interface ThroughputRun {
   readonly missed: number
   /** Times the producer waited for the consumer to catch up. */
   readonly waits: number
+  /** Messages the topic still held once every message was handled. */
+  readonly stored: number
 }
 
 /**
@@ -32,7 +34,8 @@ export const throughput = (params: ThroughputParams): Promise<ThroughputRun> =>
         const topic = Topic.make({
           name: "bench.orders",
           schema: Order,
-          maxMessages: params.maxMessages
+          ...(params.maxMessages > 0 ? { maxMessages: params.maxMessages } : {}),
+          ...(params.retention === undefined ? {} : { retention: params.retention })
         })
         const samples = new QuarterSamples(params.messages)
         const allHandled = yield* Deferred.make<void>()
@@ -66,7 +69,8 @@ export const throughput = (params: ThroughputParams): Promise<ThroughputRun> =>
         const elapsedMs = performance.now() - started
         const lag = yield* bus.lag(topic, GROUP)
         yield* consumer.stop
-        return { elapsedMs, samples, missed: lag.missed ?? 0, waits }
+        const { messages: stored } = yield* bus.topicInfo(topic)
+        return { elapsedMs, samples, missed: lag.missed ?? 0, waits, stored }
       })
     )
   )

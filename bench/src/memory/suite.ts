@@ -2,6 +2,9 @@
  * The memory suite: Sluice on the embedded broker beside an RxJS baseline.
  * - `throughput`: N small messages published in batches and consumed with a
  *   group (concurrency 1 and 16), msgs/s and memory along the way;
+ * - `interest`: the same flow on a topic without limits and with interest
+ *   retention, for memory (`sluice`), beside the same topic with the default
+ *   retention, which keeps every message (`sluice-limits`);
  * - `latency`: one message at a time at a fixed rate, publish-to-handler p50/p99.
  */
 import { type CaseResult, type CaseSpec, log, type Suite, type Turn } from "../runner.ts"
@@ -14,21 +17,29 @@ import type { ThroughputRun } from "./sluice.ts"
 type Impl = Pick<typeof sluiceModule, "throughput" | "latency">
 
 /** Loads only the implementation measured, so that a baseline's process does not load Sluice. */
-const load = (impl: string): Promise<Impl> => (impl === "sluice" ? import("./sluice.ts") : import("./rxjs.ts"))
+const load = (impl: string): Promise<Impl> => (impl.startsWith("sluice") ? import("./sluice.ts") : import("./rxjs.ts"))
 
 const MB = 1024 * 1024
 
 const CONCURRENCIES = [1, 16] as const
 const BASELINE = "rxjs"
 
-const throughputParams = (spec: CaseSpec): params.ThroughputParams => ({
-  messages: spec.params.messages ?? params.messages(),
-  batch: spec.params.batch ?? params.batch(),
-  concurrency: spec.params.concurrency ?? 1,
-  maxInFlight: spec.params.maxInFlight ?? params.maxInFlight(),
-  maxPending: spec.params.maxPending ?? params.maxPending(),
-  maxMessages: spec.params.maxMessages ?? params.maxMessages()
-})
+/** The retention of an `interest` case's topic: interest for `sluice`, the default for `sluice-limits`. */
+const retentionOf = (spec: CaseSpec): "limits" | "interest" | undefined =>
+  spec.case !== "interest" ? undefined : spec.impl === "sluice" ? "interest" : "limits"
+
+const throughputParams = (spec: CaseSpec): params.ThroughputParams => {
+  const retention = retentionOf(spec)
+  return {
+    messages: spec.params.messages ?? params.messages(),
+    batch: spec.params.batch ?? params.batch(),
+    concurrency: spec.params.concurrency ?? 1,
+    maxInFlight: spec.params.maxInFlight ?? params.maxInFlight(),
+    maxPending: spec.params.maxPending ?? params.maxPending(),
+    maxMessages: spec.params.maxMessages ?? params.maxMessages(),
+    ...(retention === undefined ? {} : { retention })
+  }
+}
 
 const latencyParams = (spec: CaseSpec): params.LatencyParams => ({
   rate: spec.params.rate ?? params.latencyRate(),
@@ -54,6 +65,25 @@ const plan = (): ReadonlyArray<CaseSpec> => {
       { case: "throughput", impl: "sluice", pair, baseline: false, params: { messages, batch, concurrency, ...broker } }
     )
   }
+  // The same flow on a topic without limits: with interest retention, and with the default, which keeps all.
+  const unlimited = { ...broker, maxMessages: 0 }
+  specs.push(
+    { case: "interest", impl: BASELINE, pair: "interest", baseline: true, params: { messages, batch, concurrency: 1 } },
+    {
+      case: "interest",
+      impl: "sluice",
+      pair: "interest",
+      baseline: false,
+      params: { messages, batch, concurrency: 1, ...unlimited }
+    },
+    {
+      case: "interest",
+      impl: "sluice-limits",
+      pair: "interest",
+      baseline: false,
+      params: { messages, batch, concurrency: 1, ...unlimited }
+    }
+  )
   const rate = params.latencyRate()
   const seconds = params.latencySeconds()
   specs.push(
@@ -101,10 +131,12 @@ const runThroughput = async (spec: CaseSpec, turn: Turn): Promise<CaseResult> =>
     ...spec.params,
     rounds: runs.length,
     payloadBytes: payloadBytes(p.messages - 1),
-    ...(spec.impl === "sluice"
+    ...(spec.impl.startsWith("sluice")
       ? {
           missed: runs.reduce((sum, run) => sum + run.missed, 0),
-          producerWaits: runs.reduce((sum, run) => sum + run.waits, 0)
+          producerWaits: runs.reduce((sum, run) => sum + run.waits, 0),
+          retention: p.retention ?? "limits",
+          storedAtEnd: last.stored
         }
       : {})
   }
@@ -141,6 +173,7 @@ export const suite: Suite = {
   run: (spec, turn) => {
     switch (spec.case) {
       case "throughput":
+      case "interest":
         return runThroughput(spec, turn)
       case "latency":
         return runLatency(spec, turn)

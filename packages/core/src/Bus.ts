@@ -21,11 +21,13 @@ import type { Topic } from "./Topic.ts"
 import {
   type GroupLag,
   type PublishReceipt,
+  type SettingDifference,
   type SubscriptionOptions,
   type TopicInfo,
   type Transport,
   TransportService,
-  type TransportStatus
+  type TransportStatus,
+  type UpdateTopicOptions
 } from "./Transport.ts"
 
 /** Options of one publish. */
@@ -43,6 +45,9 @@ export interface PublishOptions {
 
 /** Options of {@link BusShape.subscribe}: the subscription options without the topic. */
 export type SubscribeOptions = Omit<SubscriptionOptions, "topic">
+
+/** The settings of a consumer's group that the broker keeps for all its members: what {@link BusShape.updateGroup} changes. */
+export type GroupOptions = Pick<ConsumeOptions, "ackWait" | "backoff">
 
 /** Options of {@link make}. */
 export interface BusOptions {
@@ -99,6 +104,29 @@ export interface BusShape {
     options: ConsumeOptions,
     handler: Handler<A, E, R>
   ): Effect.Effect<Consumer, TransportError, Scope.Scope | R>
+  /**
+   * Makes the topic's settings those of its definition exactly (a setting it leaves out goes back to its
+   * default), logs each change and returns them. Publishing and consuming never change a topic that exists:
+   * a definition whose settings differ is refused with `InvalidConfig` naming each difference, so a change is
+   * made here, once. A change that would remove stored messages (a lower `maxMessages` or `maxBytes` than the
+   * topic holds, a shorter `maxAge` than its oldest message's age) is refused unless `allowDiscard`.
+   */
+  updateTopic<A>(
+    topic: Topic<A>,
+    options?: UpdateTopicOptions
+  ): Effect.Effect<ReadonlyArray<SettingDifference>, TransportError>
+  /**
+   * Makes a group's settings those `consume` creates it with, given these options (the ack wait or backoff;
+   * the broker sets no limit on deliveries: the consumer counts attempts itself), logs each change and
+   * returns them.
+   * A consumer whose options give other settings than its existing group's is refused with `InvalidConfig`
+   * naming each difference, so a change is made here, once.
+   */
+  updateGroup<A>(
+    topic: Topic<A>,
+    group: string,
+    options: GroupOptions
+  ): Effect.Effect<ReadonlyArray<SettingDifference>, TransportError>
   /** How far a group is behind. */
   lag<A>(topic: Topic<A>, group: string): Effect.Effect<GroupLag, TransportError>
   /** What a topic holds, with expired and discarded counts. */
@@ -202,6 +230,17 @@ export const make = (transport: Transport, options: BusOptions = {}): BusShape =
         Effect.andThen(ConsumerRuntime.start(transport, topic, consumeOptions, handler)),
         Effect.provideService(Scheduler.Scheduler, consumerScheduler)
       ),
+    updateTopic: (topic, updateOptions) => transport.updateTopic(topic.config, updateOptions),
+    updateGroup: (topic, group, groupOptions) =>
+      Effect.suspend(() => {
+        const problem = object("options", groupOptions)
+        if (problem !== undefined) return Effect.fail(problem)
+        const { ackWait, backoff } = groupOptions
+        return transport.updateGroup(topic.name, group, {
+          ...(ackWait === undefined ? {} : { ackWait }),
+          ...(backoff === undefined ? {} : { backoff })
+        })
+      }),
     lag: (topic, group) => transport.lag(topic.name, group),
     topicInfo: (topic) => transport.topicInfo(topic.name)
   }

@@ -1,6 +1,6 @@
 /**
  * The embedded broker: a real broker in the process, not a mock. Append-only
- * log per topic with retention limits and a dedup window, consumer groups with
+ * log per topic with retention limits, interest retention and a dedup window, consumer groups with
  * cursors, pending acks, ack-wait redelivery, delayed nak, term, max
  * deliveries, broadcast subscriptions and start positions. Time follows the
  * Effect `Clock`, so `TestClock` drives every time-based behaviour.
@@ -19,14 +19,18 @@ import { Group, type GroupHost, Member, policyOf } from "./internal/memory/Group
 import { TopicLog } from "./internal/memory/TopicLog.ts"
 import {
   type Delivery,
+  type GroupConfig,
+  type GroupSettings,
   type OutgoingRecord,
   type PublishReceipt,
+  type SettingDifference,
   type SubscriptionOptions,
   type TopicConfig,
   type Transport,
   type TransportFeatures,
   TransportService,
-  type TransportStatus
+  type TransportStatus,
+  type UpdateTopicOptions
 } from "./Transport.ts"
 import * as TransportChecks from "./TransportChecks.ts"
 import * as TransportDefaults from "./TransportDefaults.ts"
@@ -107,9 +111,34 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
         yield* Effect.fromResult(TransportChecks.topicName(config.name))
         yield* Effect.fromResult(TransportChecks.topicConfig(config))
         const existing = topics.get(config.name)
-        if (existing === undefined)
-          topics.set(config.name, { log: new TopicLog(config.name, config), groups: new Map(), broadcasts: new Set() })
-        else existing.log.configure(config)
+        if (existing !== undefined)
+          return yield* Effect.fromResult(TransportChecks.sameTopic(existing.log.settings, config))
+        const log = new TopicLog(config.name, TransportDefaults.topicSettingsOf(config))
+        topics.set(config.name, { log, groups: new Map(), broadcasts: new Set() })
+      })
+
+    const updateTopic = (
+      config: TopicConfig,
+      options?: UpdateTopicOptions
+    ): Effect.Effect<ReadonlyArray<SettingDifference>, InvalidName | InvalidConfig | TopicNotFound> =>
+      Effect.gen(function* () {
+        yield* Effect.fromResult(TransportChecks.updateOptions(options))
+        yield* Effect.fromResult(TransportChecks.topicName(config.name))
+        yield* Effect.fromResult(TransportChecks.topicConfig(config))
+        const { log, groups, broadcasts } = yield* Effect.fromResult(topicOf(config.name))
+        const now = clock.currentTimeMillisUnsafe()
+        log.expire(now)
+        const wanted = TransportDefaults.topicSettingsOf(config)
+        const changes = TransportChecks.topicDifferences(log.settings, wanted)
+        if (changes.length === 0) return changes
+        yield* Effect.fromResult(
+          TransportChecks.updatable(config.name, log.held(), wanted, changes, options?.allowDiscard, now)
+        )
+        log.configure(wanted, now)
+        for (const group of groups.values()) group.pump()
+        for (const group of broadcasts) group.pump()
+        yield* TransportChecks.logChanges(changes, { topic: config.name })
+        return changes
       })
 
     const publish = (records: ReadonlyArray<OutgoingRecord>) =>
@@ -161,20 +190,20 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
         const queue = yield* Queue.unbounded<Delivery, Cause.Done>()
         const member = new Member(queue, TransportDefaults.maxInFlightOf(options))
         yield* Effect.acquireRelease(
-          Effect.sync(() => {
-            const policy = policyOf(options)
+          Effect.suspend(() => {
             const existing = options.group === undefined ? undefined : groups.get(options.group)
             if (existing !== undefined) {
-              existing.configure(policy)
+              const same = TransportChecks.sameGroup(log.name, options.group as string, settingsOf(existing), options)
+              if (Result.isFailure(same)) return Effect.fail(same.failure)
               existing.join(member)
-              return existing
+              return Effect.succeed(existing)
             }
-            const created = new Group(log, TransportDefaults.startOf(options), policy, host)
+            const created = new Group(log, TransportDefaults.startOf(options), policyOf(options), host)
             if (options.group === undefined) broadcasts.add(created)
             else groups.set(options.group, created)
             active.add(created)
             created.join(member)
-            return created
+            return Effect.succeed(created)
           }),
           (group) =>
             Effect.sync(() => {
@@ -208,12 +237,29 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
         return group
       })
 
+    const updateGroup = (
+      topicName: string,
+      groupName: string,
+      config: GroupConfig
+    ): Effect.Effect<ReadonlyArray<SettingDifference>, TransportError> =>
+      Effect.gen(function* () {
+        const group = yield* groupOf(topicName, groupName)
+        yield* Effect.fromResult(TransportChecks.subscription({ ...config, topic: topicName }))
+        const changes = TransportChecks.groupDifferences(settingsOf(group), TransportDefaults.groupSettingsOf(config))
+        if (changes.length === 0) return changes
+        group.configure(policyOf(config))
+        yield* TransportChecks.logChanges(changes, { topic: topicName, group: groupName })
+        return changes
+      })
+
     return {
       features: { ...features, maxPayloadBytes },
       status,
       ensureTopic,
+      updateTopic,
       publish,
       subscribe,
+      updateGroup,
       lag: (topic, group) => Effect.map(groupOf(topic, group), (found) => found.lag()),
       topicInfo: (name) =>
         Effect.gen(function* () {
@@ -223,6 +269,12 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
         })
     } satisfies Transport
   })
+
+/** A group's policy as the port's settings. */
+const settingsOf = (group: Group): GroupSettings => {
+  const { ackWaitMs, maxDeliveries } = group.settings
+  return { ackWaits: ackWaitMs, maxDeliveries: Number.isFinite(maxDeliveries) ? maxDeliveries : undefined }
+}
 
 interface TopicState {
   readonly log: TopicLog

@@ -22,7 +22,15 @@ import { run, toPromiseMessage } from "./internal/promises.ts"
 import * as MemoryTransport from "./MemoryTransport.ts"
 import type { Message as EffectMessage } from "./Message.ts"
 import type { Topic } from "./Topic.ts"
-import type { GroupLag, PublishReceipt, TopicInfo, TransportService, TransportStatus } from "./Transport.ts"
+import type {
+  GroupLag,
+  PublishReceipt,
+  SettingDifference,
+  TopicInfo,
+  TransportService,
+  TransportStatus,
+  UpdateTopicOptions
+} from "./Transport.ts"
 
 /** A received message whose controls return Promises; the rest is as in the Effect face's `Message`. */
 export interface Message<A> extends Omit<EffectMessage<A>, "ack" | "nak" | "term" | "working"> {
@@ -104,6 +112,17 @@ export interface Client {
    * them yourself; leaving the loop closes it.
    */
   subscribe<A>(topic: Topic<A>, options?: Bus.SubscribeOptions): Promise<Subscription<A>>
+  /**
+   * Makes the topic's settings those of its definition exactly, logs each change and returns them; refuses a
+   * change that would remove stored messages unless `allowDiscard` (see `Bus.BusShape.updateTopic`).
+   * Publishing and consuming never change a topic that exists.
+   */
+  updateTopic<A>(topic: Topic<A>, options?: UpdateTopicOptions): Promise<ReadonlyArray<SettingDifference>>
+  /**
+   * Makes a group's settings those `consume` creates it with, given these options, logs each change and
+   * returns them (see `Bus.BusShape.updateGroup`). Consuming never changes a group that exists.
+   */
+  updateGroup<A>(topic: Topic<A>, group: string, options: Bus.GroupOptions): Promise<ReadonlyArray<SettingDifference>>
   lag<A>(topic: Topic<A>, group: string): Promise<GroupLag>
   topicInfo<A>(topic: Topic<A>): Promise<TopicInfo>
   /**
@@ -209,6 +228,10 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
     publishAll: (topic, values) => run(Effect.andThen(ensureOpen("publish"), bus.publishAll(topic, values))),
     consume,
     subscribe,
+    updateTopic: (topic, updateOptions) =>
+      run(Effect.andThen(ensureOpen("updateTopic"), bus.updateTopic(topic, updateOptions))),
+    updateGroup: (topic, group, groupOptions) =>
+      run(Effect.andThen(ensureOpen("updateGroup"), bus.updateGroup(topic, group, groupOptions))),
     lag: (topic, group) => run(Effect.andThen(ensureOpen("lag"), bus.lag(topic, group))),
     topicInfo: (topic) => run(Effect.andThen(ensureOpen("topicInfo"), bus.topicInfo(topic))),
     close: async () => {

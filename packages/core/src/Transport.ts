@@ -5,7 +5,14 @@
  * to know what to expect.
  */
 import { Context, type Duration, type Effect, type Scope, type Stream } from "effect"
-import type { InvalidConfig, InvalidName, PublishError, TransportError, TransportUnavailable } from "./errors.ts"
+import type {
+  InvalidConfig,
+  InvalidName,
+  PublishError,
+  TopicNotFound,
+  TransportError,
+  TransportUnavailable
+} from "./errors.ts"
 import type { StartPosition } from "./StartPosition.ts"
 
 /** What a transport offers. The conformance suite adapts to these. */
@@ -25,7 +32,12 @@ export interface TransportFeatures {
   readonly countsRemovals: boolean
 }
 
-/** How a topic is stored. Every limit is optional; without one, the topic keeps everything. */
+/**
+ * How a topic is stored. Every setting is optional. Creating a topic, an absent setting takes its default;
+ * ensuring a topic that exists, an absent setting is no requirement (see {@link Transport.ensureTopic}).
+ * With the default retention (`"limits"`) a topic keeps every message, acknowledged or not, until a limit
+ * removes it: without limits, for ever.
+ */
 export interface TopicConfig {
   /** The topic name (validated: dot-separated tokens of `A-Z a-z 0-9 _ -`). */
   readonly name: string
@@ -37,10 +49,64 @@ export interface TopicConfig {
   readonly maxAge?: Duration.Input
   /** What happens at `maxMessages` or `maxBytes`: drop the oldest (`"old"`, the default) or reject the publish with `TopicFull` (`"new"`). */
   readonly discard?: "old" | "new"
-  /** How long a message id is remembered to drop republished duplicates; 2 minutes when absent. */
+  /** How long a message id is remembered to drop republished duplicates; 2 minutes when absent, never longer than `maxAge`. */
   readonly dedupWindow?: Duration.Input
   /** Copies kept by a replicated broker; ignored by transports that do not replicate. */
   readonly replicas?: number
+  /**
+   * What removes a message besides the limits. `"limits"` (the default): nothing else; acknowledging removes
+   * nothing. `"interest"`: a message is removed once every group that holds it has acknowledged (or termed)
+   * it, as JetStream's interest retention does. A group holds each message stored while it exists, and, when
+   * it is created, the messages still stored from its start position on; a broadcast subscription is a group
+   * until it closes. A message stored while no group exists is removed at once (a duplicate of it is then
+   * confirmed with sequence 0); one a group stopped delivering after `maxDeliveries` stays until acknowledged
+   * late or removed by a limit. Chosen when the topic is created: no transport changes it in place.
+   */
+  readonly retention?: "limits" | "interest"
+}
+
+/**
+ * A topic's settings as the broker keeps them, every default resolved: what {@link Transport.ensureTopic}
+ * compares a config with, and {@link Transport.updateTopic} changes. Durations in milliseconds; `undefined`
+ * is no limit.
+ */
+export interface TopicSettings {
+  readonly maxMessages: number | undefined
+  readonly maxBytes: number | undefined
+  readonly maxAge: number | undefined
+  readonly discard: "old" | "new"
+  readonly dedupWindow: number
+  readonly replicas: number
+  readonly retention: "limits" | "interest"
+}
+
+/** A setting stored one way and asked another, each value as text (`"500"`, `"2m"`, `"none"`). */
+export interface SettingDifference {
+  /** The option that names it (`maxMessages`, `ackWait`, ...). */
+  readonly setting: string
+  /** What the broker keeps (before an update: what it kept). */
+  readonly stored: string
+  /** What was asked (after an update: what it keeps now). */
+  readonly asked: string
+}
+
+/** Options of {@link Transport.updateTopic}. */
+export interface UpdateTopicOptions {
+  /**
+   * Apply a change that removes stored messages (a lower `maxMessages` or `maxBytes` than the topic holds, a
+   * `maxAge` shorter than its oldest message's age): the oldest go first, counted as discarded or expired.
+   * Default false: such a change is refused and nothing changes.
+   */
+  readonly allowDiscard?: boolean
+}
+
+/** The settings of a group that the broker keeps for all its members (`maxInFlight` is each member's own). */
+export type GroupConfig = Pick<SubscriptionOptions, "ackWait" | "backoff" | "maxDeliveries">
+
+/** A group's settings as the broker keeps them: the ack wait of each delivery in milliseconds (the last repeating), and `undefined` for unlimited deliveries. */
+export interface GroupSettings {
+  readonly ackWaits: ReadonlyArray<number>
+  readonly maxDeliveries: number | undefined
 }
 
 /** A message on its way to the broker. */
@@ -65,7 +131,10 @@ export interface OutgoingRecord {
 /** The broker's confirmation that a record is stored. */
 export interface PublishReceipt {
   readonly topic: string
-  /** Position of the message in its topic (1 for the first). For a duplicate, the position of the original. */
+  /**
+   * Position of the message in its topic (1 for the first). For a duplicate, the position of the original;
+   * 0 where the original was never kept (an interest topic without groups).
+   */
   readonly sequence: number
   /** True when the id was seen within the dedup window: nothing new was stored. */
   readonly duplicate: boolean
@@ -211,10 +280,26 @@ export interface Transport {
   readonly status: Stream.Stream<TransportStatus>
 
   /**
-   * Creates the topic, or updates its limits when it exists (lowered limits apply at once, oldest messages
-   * first). Calling it again with the same config changes nothing.
+   * Creates the topic with `config`, an absent setting at its default. A topic that exists is never changed
+   * here: each setting `config` gives must equal the stored one, or it fails with `InvalidConfig` naming every
+   * difference (the setting, what is stored, what was asked). A setting `config` does not give is no
+   * requirement, so a service that defines a topic without limits works beside the one that set them.
+   * `dedupWindow` is compared as the topic keeps it, never longer than `maxAge`. {@link updateTopic} changes
+   * a topic's settings.
    */
   ensureTopic(config: TopicConfig): Effect.Effect<void, InvalidName | InvalidConfig | TransportUnavailable>
+
+  /**
+   * Makes an existing topic's settings those of `config` exactly (an absent setting goes back to its
+   * default), logs each change (one line per setting, with the topic, the setting and both values) and
+   * returns them; none when nothing differs. Fails with `InvalidConfig`, changing nothing, for a change that
+   * would remove stored messages unless `options.allowDiscard` (what stands there when it looks), and for a
+   * change no transport can make in place (retention). `TopicNotFound` when the topic does not exist.
+   */
+  updateTopic(
+    config: TopicConfig,
+    options?: UpdateTopicOptions
+  ): Effect.Effect<ReadonlyArray<SettingDifference>, InvalidName | InvalidConfig | TopicNotFound | TransportUnavailable>
 
   /**
    * Stores the records and confirms each once it is stored, in order, with its sequence. A record whose id the
@@ -227,7 +312,10 @@ export interface Transport {
 
   /**
    * Opens a subscription in the scope. When it succeeds, the group exists (created at `start` if it was new)
-   * and this member has joined it. The stream delivers every stored message to each group at least once, and
+   * and this member has joined it. A group that exists keeps its settings: each of `ackWait` (or `backoff`)
+   * and `maxDeliveries` the options give must equal the group's, or it fails with `InvalidConfig` naming
+   * every difference; one they do not give is no requirement; `maxInFlight` is this member's own, and `start`
+   * is ignored. {@link updateGroup} changes a group's settings. The stream delivers every stored message to each group at least once, and
    * to each broadcast subscription from its start. Members of one group compete. A member never holds more
    * than `maxInFlight` unsettled deliveries; with `maxInFlight: 1` a group receives in sequence order,
    * redeliveries included. It fails with `Conflict` when the group's name is taken on the broker by something
@@ -242,6 +330,17 @@ export interface Transport {
   subscribe(
     options: SubscriptionOptions
   ): Effect.Effect<Stream.Stream<Delivery, TransportError>, TransportError, Scope.Scope>
+
+  /**
+   * Makes an existing group's settings those of `config` exactly (an absent setting goes back to its default:
+   * the default ack wait, unlimited deliveries), logs each change and returns them, as {@link updateTopic}
+   * does. Deliveries already made keep their ack wait. `GroupNotFound` when the group does not exist.
+   */
+  updateGroup(
+    topic: string,
+    group: string,
+    config: GroupConfig
+  ): Effect.Effect<ReadonlyArray<SettingDifference>, TransportError>
 
   /** How far a group is behind its topic; `GroupNotFound` when the group does not exist. */
   lag(topic: string, group: string): Effect.Effect<GroupLag, TransportError>

@@ -1,15 +1,34 @@
 /**
  * The checks every transport applies before it touches a broker, shared so
  * that every transport refuses exactly the same names, records and settings
- * (the conformance suite checks that they do). A transport calls them; users
- * never need to.
+ * (the conformance suite checks that they do), and the one way a transport
+ * reports a setting it changed. A transport calls them; users never need to.
  */
-import { Result } from "effect"
-import { type InvalidConfig, type InvalidName, PayloadTooLarge, type PublishError } from "./errors.ts"
+import { Duration, Effect, Result } from "effect"
+import { InvalidConfig, type InvalidName, PayloadTooLarge, type PublishError } from "./errors.ts"
 import { validateGroupName, validateHeaders, validateText, validateTopicName } from "./internal/names.ts"
-import { count, duration, durations, firstProblem, invalid, oneOf, type Problem } from "./internal/options.ts"
+import {
+  count,
+  duration,
+  durations,
+  firstProblem,
+  flag,
+  invalid,
+  object,
+  oneOf,
+  type Problem
+} from "./internal/options.ts"
 import type { StartPosition } from "./StartPosition.ts"
-import type { OutgoingRecord, SubscriptionOptions, TopicConfig } from "./Transport.ts"
+import type {
+  GroupSettings,
+  OutgoingRecord,
+  SettingDifference,
+  SubscriptionOptions,
+  TopicConfig,
+  TopicSettings,
+  UpdateTopicOptions
+} from "./Transport.ts"
+import * as TransportDefaults from "./TransportDefaults.ts"
 
 /** A topic name: dot-separated tokens of `[A-Za-z0-9_-]`, at most 200 characters. */
 export const topicName: (name: string) => Result.Result<string, InvalidName> = validateTopicName
@@ -46,6 +65,7 @@ export const topicConfig = (config: TopicConfig): Result.Result<void, InvalidCon
       count("maxBytes", config.maxBytes),
       duration("maxAge", config.maxAge, { infinite: true }),
       oneOf("discard", config.discard, ["old", "new"]),
+      oneOf("retention", config.retention, ["limits", "interest"]),
       duration("dedupWindow", config.dedupWindow),
       config.replicas !== undefined && config.replicas > MAX_REPLICAS
         ? invalid("replicas", config.replicas, `a whole number from 1 to ${MAX_REPLICAS}`)
@@ -75,6 +95,10 @@ export const durationOption = (
   rule: { readonly zero?: boolean; readonly infinite?: boolean } = {}
 ): Result.Result<void, InvalidConfig> => resultOf(duration(option, value, rule))
 
+/** The options of an update: an object, or absent, whose `allowDiscard` is true or false. */
+export const updateOptions = (options: UpdateTopicOptions | undefined): Result.Result<void, InvalidConfig> =>
+  resultOf(firstProblem(object("options", options), flag("allowDiscard", options?.allowDiscard)))
+
 const resultOf = (problem: Problem): Result.Result<void, InvalidConfig> =>
   problem === undefined ? Result.succeed(undefined) : Result.fail(problem)
 
@@ -95,3 +119,207 @@ export const record = (record: OutgoingRecord, maxPayloadBytes: number): Publish
     return new PayloadTooLarge({ topic: record.topic, size: record.payload.byteLength, limit: maxPayloadBytes })
   return undefined
 }
+
+// ---------------------------------------------------------------------------
+// Settings that exist already
+
+const none = "none"
+const showCount = (value: number | undefined): string => (value === undefined ? none : String(value))
+const showMillis = (value: number | undefined): string =>
+  value === undefined ? none : Duration.format(Duration.millis(value))
+const showAckWaits = (ackWaits: ReadonlyArray<number>): string =>
+  ackWaits.length === 1 ? showMillis(ackWaits[0]) : `[${ackWaits.map(showMillis).join(", ")}]`
+
+const topicShows: { readonly [K in keyof TopicSettings]-?: (value: TopicSettings[K]) => string } = {
+  maxMessages: showCount,
+  maxBytes: showCount,
+  maxAge: showMillis,
+  discard: String,
+  dedupWindow: showMillis,
+  replicas: String,
+  retention: String
+}
+
+/**
+ * The settings of `wanted` that differ from `stored`; a setting `wanted` leaves out is not compared. Both
+ * sides resolved as a broker keeps them ({@link givenTopicSettings}, `TransportDefaults.topicSettingsOf`).
+ */
+export const topicDifferences = (
+  stored: TopicSettings,
+  wanted: Partial<TopicSettings>
+): ReadonlyArray<SettingDifference> => {
+  const differences: Array<SettingDifference> = []
+  for (const key of Object.keys(topicShows) as Array<keyof TopicSettings>) {
+    if (!Object.hasOwn(wanted, key) || wanted[key] === stored[key]) continue
+    const show = topicShows[key] as (value: unknown) => string
+    differences.push({ setting: key, stored: show(stored[key]), asked: show(wanted[key]) })
+  }
+  return differences
+}
+
+/**
+ * The settings `config` gives, resolved as a broker keeps them: a dedup window is compared as the topic
+ * would keep it, never longer than the max age asked (or, when none is asked, stored).
+ */
+const givenTopicSettings = (config: TopicConfig, stored: TopicSettings): Partial<TopicSettings> => {
+  const given: { -readonly [K in keyof TopicSettings]?: TopicSettings[K] } = {}
+  if (config.maxMessages !== undefined) given.maxMessages = config.maxMessages
+  if (config.maxBytes !== undefined) given.maxBytes = config.maxBytes
+  if (config.maxAge !== undefined) given.maxAge = TransportDefaults.maxAgeOf(config)
+  if (config.discard !== undefined) given.discard = config.discard
+  if (config.dedupWindow !== undefined)
+    given.dedupWindow = TransportDefaults.dedupWindowOf({
+      dedupWindow: config.dedupWindow,
+      maxAge: config.maxAge ?? stored.maxAge ?? "Infinity"
+    })
+  if (config.replicas !== undefined) given.replicas = config.replicas
+  if (config.retention !== undefined) given.retention = config.retention
+  return given
+}
+
+/** `ensureTopic`'s rule for a topic that exists: every setting `config` gives equals the stored one. */
+export const sameTopic = (
+  stored: TopicSettings,
+  config: TopicConfig,
+  extra: ReadonlyArray<SettingDifference> = []
+): Result.Result<void, InvalidConfig> => {
+  const differences = [...topicDifferences(stored, givenTopicSettings(config, stored)), ...extra]
+  return differences.length === 0
+    ? Result.succeed(undefined)
+    : Result.fail(
+        refused(
+          `topic "${config.name}" exists with other settings`,
+          differences,
+          "ask for what is stored, leave the setting out, or change it with updateTopic"
+        )
+      )
+}
+
+/** What a topic holds, as far as a change of its limits could remove it. */
+export interface Held {
+  readonly messages: number
+  readonly bytes: number
+  /** When its oldest message was stored, in epoch milliseconds; `undefined` when it holds none. */
+  readonly oldestAt: number | undefined
+}
+
+/**
+ * `updateTopic`'s rules: a change of retention is refused (JetStream cannot make it in place, so no transport
+ * does), and a change that would remove stored messages is refused unless `allowDiscard`. The changes are
+ * those of {@link topicDifferences}; `now` is the broker's time in epoch milliseconds.
+ */
+export const updatable = (
+  name: string,
+  held: Held,
+  wanted: TopicSettings,
+  changes: ReadonlyArray<SettingDifference>,
+  allowDiscard: boolean | undefined,
+  now: number
+): Result.Result<void, InvalidConfig> => {
+  const retention = changes.filter(({ setting }) => setting === "retention")
+  if (retention.length > 0)
+    return Result.fail(
+      refused(`topic "${name}" cannot change its retention in place`, retention, "create a topic of another name")
+    )
+  if (allowDiscard === true) return Result.succeed(undefined)
+  const removing = changes.filter(({ setting }) => {
+    switch (setting) {
+      case "maxMessages":
+        return wanted.maxMessages !== undefined && held.messages > wanted.maxMessages
+      case "maxBytes":
+        return wanted.maxBytes !== undefined && held.bytes > wanted.maxBytes
+      case "maxAge":
+        return wanted.maxAge !== undefined && held.oldestAt !== undefined && held.oldestAt <= now - wanted.maxAge
+      default:
+        return false
+    }
+  })
+  return removing.length === 0
+    ? Result.succeed(undefined)
+    : Result.fail(
+        refused(
+          `updating topic "${name}" would remove stored messages (it holds ${held.messages} messages, ${held.bytes} bytes${held.oldestAt === undefined ? "" : `, the oldest ${showMillis(Math.max(0, now - held.oldestAt))} old`})`,
+          removing,
+          "pass allowDiscard to remove them, oldest first"
+        )
+      )
+}
+
+/**
+ * The settings of `wanted` that differ from `stored`; a setting `wanted` leaves out is not compared. The ack
+ * waits are named `backoff` where either side has more than one, else `ackWait`.
+ */
+export const groupDifferences = (
+  stored: GroupSettings,
+  wanted: Partial<GroupSettings>
+): ReadonlyArray<SettingDifference> => {
+  const differences: Array<SettingDifference> = []
+  const waits = wanted.ackWaits
+  if (
+    waits !== undefined &&
+    (waits.length !== stored.ackWaits.length || waits.some((w, i) => w !== stored.ackWaits[i]))
+  )
+    differences.push({
+      setting: waits.length > 1 || stored.ackWaits.length > 1 ? "backoff" : "ackWait",
+      stored: showAckWaits(stored.ackWaits),
+      asked: showAckWaits(waits)
+    })
+  if (Object.hasOwn(wanted, "maxDeliveries") && wanted.maxDeliveries !== stored.maxDeliveries)
+    differences.push({
+      setting: "maxDeliveries",
+      stored: showCount(stored.maxDeliveries),
+      asked: showCount(wanted.maxDeliveries)
+    })
+  return differences
+}
+
+/** The group settings subscription options give: the ack waits when `ackWait` or `backoff` is given, `maxDeliveries` when given. */
+const givenGroupSettings = (options: SubscriptionOptions): Partial<GroupSettings> => ({
+  ...(options.ackWait !== undefined || (options.backoff !== undefined && options.backoff.length > 0)
+    ? { ackWaits: TransportDefaults.ackWaitsOf(options) }
+    : {}),
+  ...(options.maxDeliveries === undefined ? {} : { maxDeliveries: options.maxDeliveries })
+})
+
+/** `subscribe`'s rule for a group that exists: every group setting the options give equals the group's. */
+export const sameGroup = (
+  topic: string,
+  group: string,
+  stored: GroupSettings,
+  options: SubscriptionOptions
+): Result.Result<void, InvalidConfig> => {
+  const differences = groupDifferences(stored, givenGroupSettings(options))
+  return differences.length === 0
+    ? Result.succeed(undefined)
+    : Result.fail(
+        refused(
+          `group "${group}" of topic "${topic}" exists with other settings`,
+          differences,
+          "ask for what is stored, leave the setting out, or change it with updateGroup"
+        )
+      )
+}
+
+const refused = (what: string, differences: ReadonlyArray<SettingDifference>, remedy: string): InvalidConfig =>
+  new InvalidConfig({
+    reason: `${what}: ${differences.map((d) => `${d.setting} is ${d.stored}, ${d.asked} asked`).join("; ")}. Nothing changed; ${remedy}`,
+    option: (differences[0] as SettingDifference).setting,
+    differences
+  })
+
+/**
+ * Logs each change a transport applied, one line per setting, with the topic (and the group), the setting
+ * and both values as fields.
+ */
+export const logChanges = (
+  changes: ReadonlyArray<SettingDifference>,
+  where: { readonly topic: string; readonly group?: string }
+): Effect.Effect<void> =>
+  Effect.forEach(
+    changes,
+    (change) =>
+      Effect.logInfo(
+        `${where.group === undefined ? "" : `group "${where.group}" of `}topic "${where.topic}": ${change.setting} changed from ${change.stored} to ${change.asked}`
+      ).pipe(Effect.annotateLogs({ ...where, setting: change.setting, from: change.stored, to: change.asked })),
+    { discard: true }
+  )

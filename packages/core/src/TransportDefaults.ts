@@ -4,7 +4,7 @@
  */
 import { Duration } from "effect"
 import * as StartPosition from "./StartPosition.ts"
-import type { SubscriptionOptions, TopicConfig } from "./Transport.ts"
+import type { GroupConfig, GroupSettings, SubscriptionOptions, TopicConfig, TopicSettings } from "./Transport.ts"
 
 /** Unsettled deliveries a member holds when `SubscriptionOptions.maxInFlight` is absent, a count. */
 export const maxInFlight = 1000
@@ -40,6 +40,32 @@ export const ackWaitOf = (ackWaits: ReadonlyArray<number>, deliveryCount: number
 export const shortestAckWaitOf = (options: Pick<SubscriptionOptions, "ackWait" | "backoff">): number =>
   Math.min(...ackWaitsOf(options))
 
-/** How long a topic remembers a message id, in milliseconds. */
-export const dedupWindowOf = (config: Pick<TopicConfig, "dedupWindow">): number =>
-  Duration.toMillis(config.dedupWindow ?? dedupWindow)
+/** A topic's maximum age in milliseconds; `undefined` for none (absent, or `"Infinity"`). */
+export const maxAgeOf = (config: Pick<TopicConfig, "maxAge">): number | undefined => {
+  const millis = config.maxAge === undefined ? Number.POSITIVE_INFINITY : Duration.toMillis(config.maxAge)
+  return Number.isFinite(millis) ? millis : undefined
+}
+
+/**
+ * How long a topic remembers a message id, in milliseconds: never longer than its maximum age (JetStream
+ * refuses a longer window; a message id outliving its message would drop a republished message for nothing).
+ */
+export const dedupWindowOf = (config: Pick<TopicConfig, "dedupWindow" | "maxAge">): number =>
+  Math.min(Duration.toMillis(config.dedupWindow ?? dedupWindow), maxAgeOf(config) ?? Number.POSITIVE_INFINITY)
+
+/** Every setting of a topic, an absent one at its default; `replicas` is the transport's default copies. */
+export const topicSettingsOf = (config: TopicConfig, replicas = 1): TopicSettings => ({
+  maxMessages: config.maxMessages,
+  maxBytes: config.maxBytes,
+  maxAge: maxAgeOf(config),
+  discard: config.discard ?? "old",
+  dedupWindow: dedupWindowOf(config),
+  replicas: config.replicas ?? replicas,
+  retention: config.retention ?? "limits"
+})
+
+/** Every setting of a group, an absent one at its default (the default ack wait, unlimited deliveries). */
+export const groupSettingsOf = (config: GroupConfig): GroupSettings => ({
+  ackWaits: ackWaitsOf(config),
+  maxDeliveries: config.maxDeliveries
+})

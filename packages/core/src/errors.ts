@@ -3,6 +3,7 @@
  * `message`, so it reads well in a log without further formatting.
  */
 import { Data, Duration } from "effect"
+import type { SettingDifference } from "./Transport.ts"
 
 /** What kind of name was rejected. */
 export type NameKind = "topic" | "group" | "key" | "header" | "message id"
@@ -142,12 +143,17 @@ export class HandlerTimeout extends Data.TaggedError("HandlerTimeout")<{
   }
 }
 
-/** An option, or the configuration of a topic or subscription, is not acceptable. Nothing was changed. */
+/**
+ * An option, or the configuration of a topic or subscription, is not acceptable, or differs from the
+ * settings of the topic or group that exists. Nothing was changed.
+ */
 export class InvalidConfig extends Data.TaggedError("InvalidConfig")<{
   /** What is wrong, naming the option and the value given. */
   readonly reason: string
-  /** The option at fault, where one is (`concurrency`, `ackWait`, `backoff[1]`, ...). */
+  /** The option at fault, where one is (`concurrency`, `ackWait`, `backoff[1]`, ...); the first of `differences`. */
   readonly option?: string
+  /** Where a topic or group exists with other settings: each of them, with what is stored and what was asked. */
+  readonly differences?: ReadonlyArray<SettingDifference>
 }> {
   override get message(): string {
     return `invalid configuration: ${this.reason}`

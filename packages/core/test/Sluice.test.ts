@@ -33,6 +33,34 @@ const virtualClient = Effect.gen(function* () {
 })
 
 describe("Sluice (Promise face)", () => {
+  it("a definition with other settings is refused; updateTopic and updateGroup change them, returning each change", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      const limited = Topic.make({ name: "orders", schema: Order, maxMessages: 100 })
+      await sluice.publish(orders, order(1))
+      expect(await rejection(sluice.publish(limited, order(2)))).toMatchObject({
+        _tag: "InvalidConfig",
+        differences: [{ setting: "maxMessages", stored: "none", asked: "100" }]
+      })
+      expect(await sluice.updateTopic(limited)).toEqual([{ setting: "maxMessages", stored: "none", asked: "100" }])
+      await sluice.publish(limited, order(2))
+      const consumer = await sluice.consume(orders, { group: "billing" }, () => undefined)
+      await consumer.stop()
+      expect(await sluice.updateGroup(orders, "billing", { ackWait: "1 minute" })).toEqual([
+        { setting: "ackWait", stored: "30s", asked: "1m" }
+      ])
+      expect(
+        await rejection(sluice.consume(orders, { group: "billing", ackWait: "2 minutes" }, () => undefined))
+      ).toMatchObject({ _tag: "InvalidConfig", option: "ackWait" })
+      expect(await rejection(sluice.updateGroup(orders, "billing", { ackWait: 0 }))).toMatchObject({
+        _tag: "InvalidConfig",
+        option: "ackWait"
+      })
+    } finally {
+      await sluice.close()
+    }
+  })
+
   it("publishes with a receipt, and consume acks each message once its handler resolves", async () => {
     const sluice = await Sluice.connect()
     try {

@@ -19,16 +19,22 @@
  * Durability on 2.9: a confirmed publish is stored and replicated to `replicas` servers, but fsynced
  * only on the server's 60 s timer; a power loss of every replica at once can lose recent messages.
  */
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream"
+import { type ConsumerInfo, type JetStreamManager, jetstreamManager, type StreamInfo } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Errors, Transport, TransportChecks } from "@sluice/core"
+import { Errors, Transport, TransportChecks, TransportDefaults } from "@sluice/core"
 import { Duration, Effect, Layer, type Scope, type Stream } from "effect"
 import { CommandBuffer } from "./internal/CommandBuffer.ts"
 import { Confirmations } from "./internal/Confirmations.ts"
 import { ConnectionStatus } from "./internal/ConnectionStatus.ts"
 import { clientInternalsOf } from "./internal/clientInternals.ts"
 import { addressOf, type ConnectionSettings, open, redactorOf, targetOf } from "./internal/connection.ts"
-import { consumerConfigOf, consumerSettingsOf, incompatibilityOf } from "./internal/consumerConfig.ts"
+import {
+  consumerConfigOf,
+  groupConfigOf,
+  groupSettingsOf,
+  incompatibilityOf,
+  maxAckPendingOf
+} from "./internal/consumerConfig.ts"
 import { DeliveryHistories } from "./internal/DeliveryHistories.ts"
 import { millis, nanos } from "./internal/durations.ts"
 import {
@@ -49,7 +55,7 @@ import { streamName } from "./internal/names.ts"
 import { pullSettingsOf } from "./internal/pullSettings.ts"
 import { wireHeaderBytes, wireHeadersOf } from "./internal/records.ts"
 import { Lingering, Subscriber, type SubscriberContext } from "./internal/Subscriber.ts"
-import { changedSettings, type Storage, streamConfigOf } from "./internal/streamConfig.ts"
+import { type Storage, storageOf, streamConfigOf, topicSettingsOf } from "./internal/streamConfig.ts"
 
 /** Options of {@link make}: how to connect, and how topics and subscriptions map onto JetStream. */
 export interface NatsTransportOptions extends ConnectionSettings {
@@ -208,37 +214,107 @@ export const make = (
         catch: (error) => apiFailure(operation, error, redact, topic)
       })
 
+    /** The stream of a topic, or `undefined` when there is none. */
+    const streamOf = (operation: string, stream: string) =>
+      Effect.tryPromise({
+        try: () =>
+          jsm.streams.info(stream).then(
+            (info) => info,
+            (error: unknown) => (isStreamNotFound(error) ? undefined : Promise.reject(error))
+          ),
+        catch: (error) => unavailable(operation, error, redact)
+      })
+
+    /**
+     * A stream call that creates or changes settings. The server refuses a setting it cannot apply (replicas
+     * beyond the cluster, a subject another stream serves) with an error code that says so; anything else is
+     * the server being unavailable.
+     */
+    const configure = <A>(operation: string, topic: string, run: () => Promise<A>) =>
+      Effect.tryPromise({
+        try: run,
+        catch: (error): Errors.InvalidConfig | Errors.TransportUnavailable =>
+          isConfigRefused(error)
+            ? new Errors.InvalidConfig({ reason: `topic "${topic}": ${redact.text(messageOf(error))}` })
+            : unavailable(operation, error, redact)
+      })
+
+    /** The stream serves the topic's subject alone, and keeps its messages where this transport does. */
+    const streamOfTopic = (topic: string, info: StreamInfo) =>
+      Effect.gen(function* () {
+        const { config } = info
+        if (JSON.stringify(config.subjects) !== JSON.stringify([topic]))
+          return yield* new Errors.InvalidConfig({
+            reason: `stream "${config.name}" exists and serves other subjects (${config.subjects.join(", ")}), not topic "${topic}"`
+          })
+        const stored = storageOf(config)
+        const differences: ReadonlyArray<Transport.SettingDifference> =
+          stored === storage ? [] : [{ setting: "storage", stored, asked: storage }]
+        return differences
+      })
+
     const ensureTopic = (
       config: Transport.TopicConfig
     ): Effect.Effect<void, Errors.InvalidName | Errors.InvalidConfig | Errors.TransportUnavailable> =>
       Effect.gen(function* () {
         yield* Effect.fromResult(TransportChecks.topicName(config.name))
         yield* Effect.fromResult(TransportChecks.topicConfig(config))
-        const wanted = streamConfigOf(config, { storage, replicas })
-        const refused = (error: unknown) =>
-          new Errors.InvalidConfig({ reason: `topic "${config.name}": ${redact.text(messageOf(error))}` })
-        const current = yield* Effect.tryPromise({
-          try: () =>
-            jsm.streams.info(wanted.name).then(
-              (info) => info.config,
-              (error: unknown) => (isStreamNotFound(error) ? undefined : Promise.reject(error))
-            ),
-          catch: (error) => unavailable("ensureTopic", error, redact)
-        })
-        // The server refuses a setting it cannot apply (storage changed, replicas beyond the cluster, a subject
-        // another stream serves) with an error code that says so; anything else is the server being unavailable.
-        const apply = (run: () => Promise<unknown>) =>
-          Effect.tryPromise({
-            try: run,
-            catch: (error): Errors.InvalidConfig | Errors.TransportUnavailable =>
-              isConfigRefused(error) ? refused(error) : unavailable("ensureTopic", error, redact)
-          })
-        if (current === undefined) return yield* Effect.asVoid(apply(() => jsm.streams.add(wanted)))
-        if (JSON.stringify(current.subjects) !== JSON.stringify(wanted.subjects))
+        const stream = streamName(config.name)
+        const compare = (info: StreamInfo) =>
+          Effect.flatMap(streamOfTopic(config.name, info), (extra) =>
+            Effect.fromResult(TransportChecks.sameTopic(topicSettingsOf(info.config), config, extra))
+          )
+        const current = yield* streamOf("ensureTopic", stream)
+        if (current !== undefined) return yield* compare(current)
+        const wanted = streamConfigOf(config.name, TransportDefaults.topicSettingsOf(config, replicas), storage)
+        // Another process may have created it in between: then it is compared as any existing topic is.
+        yield* configure("ensureTopic", config.name, () => jsm.streams.add(wanted)).pipe(
+          Effect.asVoid,
+          Effect.catchTag("InvalidConfig", (error) =>
+            Effect.flatMap(streamOf("ensureTopic", stream), (raced) =>
+              raced === undefined ? Effect.fail(error) : compare(raced)
+            )
+          )
+        )
+      })
+
+    const updateTopic = (
+      config: Transport.TopicConfig,
+      options?: Transport.UpdateTopicOptions
+    ): Effect.Effect<
+      ReadonlyArray<Transport.SettingDifference>,
+      Errors.InvalidName | Errors.InvalidConfig | Errors.TopicNotFound | Errors.TransportUnavailable
+    > =>
+      Effect.gen(function* () {
+        yield* Effect.fromResult(TransportChecks.updateOptions(options))
+        yield* Effect.fromResult(TransportChecks.topicName(config.name))
+        yield* Effect.fromResult(TransportChecks.topicConfig(config))
+        const current = yield* streamOf("updateTopic", streamName(config.name))
+        if (current === undefined) return yield* new Errors.TopicNotFound({ topic: config.name })
+        const storageDifferences = yield* streamOfTopic(config.name, current)
+        if (storageDifferences.length > 0)
           return yield* new Errors.InvalidConfig({
-            reason: `stream "${wanted.name}" exists and serves other subjects (${current.subjects.join(", ")}), not topic "${config.name}"`
+            reason: `topic "${config.name}" is stored in ${storageOf(current.config)} storage and cannot move to ${storage} storage in place`,
+            option: "storage",
+            differences: storageDifferences
           })
-        if (changedSettings(current, wanted).length > 0) yield* apply(() => jsm.streams.update(wanted.name, wanted))
+        const wanted = TransportDefaults.topicSettingsOf(config, replicas)
+        const changes = TransportChecks.topicDifferences(topicSettingsOf(current.config), wanted)
+        if (changes.length === 0) return changes
+        const { state } = current
+        const held = {
+          messages: state.messages,
+          bytes: state.bytes,
+          oldestAt: state.messages === 0 ? undefined : Date.parse(state.first_ts)
+        }
+        yield* Effect.fromResult(
+          TransportChecks.updatable(config.name, held, wanted, changes, options?.allowDiscard, Date.now())
+        )
+        yield* configure("updateTopic", config.name, () =>
+          jsm.streams.update(current.config.name, streamConfigOf(config.name, wanted, storage))
+        )
+        yield* TransportChecks.logChanges(changes, { topic: config.name })
+        return changes
       })
 
     /** Why a publish of `record` failed, as a typed error. */
@@ -308,23 +384,24 @@ export const make = (
         )
       })
 
-    /** The durable consumer of a group: created at its start position when new, else updated to the options. */
+    /** The durable consumer of a group, or `undefined` when there is none. */
+    const consumerOf = (operation: string, stream: string, topic: string, group: string) =>
+      Effect.tryPromise({
+        try: () =>
+          jsm.consumers.info(stream, group).then(
+            (info) => info,
+            (error: unknown) => (isConsumerNotFound(error) ? undefined : Promise.reject(error))
+          ),
+        catch: (error) => apiFailure(operation, error, redact, topic)
+      })
+
+    /**
+     * The durable consumer of a group: created at its start position when new. An existing one keeps its
+     * settings (the subscription's must match where given); its bound on the group's unsettled messages only
+     * grows, to room for `membersPerGroup` members of the largest `maxInFlight` that joined.
+     */
     const joinGroup = (stream: string, topic: string, group: string, subscription: Transport.SubscriptionOptions) =>
       Effect.gen(function* () {
-        const existing = yield* Effect.tryPromise({
-          try: () =>
-            jsm.consumers.info(stream, group).then(
-              (info) => info,
-              (error: unknown) => (isConsumerNotFound(error) ? undefined : Promise.reject(error))
-            ),
-          catch: (error) => apiFailure("subscribe", error, redact, topic)
-        })
-        if (existing === undefined) {
-          yield* call("subscribe", topic, () =>
-            jsm.consumers.add(stream, consumerConfigOf(subscription, membersPerGroup, inactiveNanos))
-          )
-          return group
-        }
         const conflict = (reason: string, cause?: unknown) =>
           new Errors.Conflict({
             operation: "subscribe",
@@ -334,22 +411,67 @@ export const make = (
             reason: redact.text(reason),
             ...(cause === undefined ? {} : { cause: redact.error(cause) })
           })
-        const incompatibility = incompatibilityOf(existing.config, topic)
-        if (incompatibility !== undefined) return yield* conflict(incompatibility)
-        const settings = consumerSettingsOf(subscription, membersPerGroup)
-        const current = existing.config as unknown as Record<string, unknown>
-        const differs = Object.entries(settings).some(
-          ([key, value]) => JSON.stringify(current[key]) !== JSON.stringify(value)
-        )
-        if (differs)
-          yield* Effect.tryPromise({
-            try: () => jsm.consumers.update(stream, group, settings),
-            catch: (error) =>
-              isConsumerRefused(error)
-                ? conflict(`is taken by a consumer the server refuses to change: ${messageOf(error)}`, error)
-                : apiFailure("subscribe", error, redact, topic)
+        const join = (existing: ConsumerInfo) =>
+          Effect.gen(function* () {
+            const incompatibility = incompatibilityOf(existing.config, topic)
+            if (incompatibility !== undefined) return yield* conflict(incompatibility)
+            yield* Effect.fromResult(
+              TransportChecks.sameGroup(topic, group, groupSettingsOf(existing.config), subscription)
+            )
+            const stored = existing.config.max_ack_pending ?? 0
+            const wanted = maxAckPendingOf(subscription, membersPerGroup)
+            if (stored > 0 && wanted > stored) {
+              yield* Effect.tryPromise({
+                try: () => jsm.consumers.update(stream, group, { max_ack_pending: wanted }),
+                catch: (error) =>
+                  isConsumerRefused(error)
+                    ? conflict(`is taken by a consumer the server refuses to change: ${messageOf(error)}`, error)
+                    : apiFailure("subscribe", error, redact, topic)
+              })
+              yield* TransportChecks.logChanges(
+                [{ setting: "max_ack_pending", stored: String(stored), asked: String(wanted) }],
+                { topic, group }
+              )
+            }
           })
+        const existing = yield* consumerOf("subscribe", stream, topic, group)
+        if (existing !== undefined) return yield* Effect.as(join(existing), group)
+        // nats-server 2.9 makes an existing consumer's settings those asked, should another member have
+        // created the group in between; later servers refuse, and the group is then joined as it is.
+        yield* call("subscribe", topic, () =>
+          jsm.consumers.add(stream, consumerConfigOf(subscription, membersPerGroup, inactiveNanos))
+        ).pipe(
+          Effect.catchTag("TransportUnavailable", (error) =>
+            Effect.flatMap(consumerOf("subscribe", stream, topic, group), (raced) =>
+              raced === undefined ? Effect.fail(error) : join(raced)
+            )
+          )
+        )
         return group
+      })
+
+    const updateGroup = (
+      topic: string,
+      group: string,
+      config: Transport.GroupConfig
+    ): Effect.Effect<ReadonlyArray<Transport.SettingDifference>, Errors.TransportError> =>
+      Effect.gen(function* () {
+        yield* Effect.fromResult(TransportChecks.topicName(topic))
+        yield* Effect.fromResult(TransportChecks.groupName(group))
+        yield* Effect.fromResult(TransportChecks.subscription({ ...config, topic }))
+        const stream = streamName(topic)
+        const existing = yield* Effect.tryPromise({
+          try: () => jsm.consumers.info(stream, group),
+          catch: (error) => apiFailure("updateGroup", error, redact, topic, group)
+        })
+        const changes = TransportChecks.groupDifferences(
+          groupSettingsOf(existing.config),
+          TransportDefaults.groupSettingsOf(config)
+        )
+        if (changes.length === 0) return changes
+        yield* call("updateGroup", topic, () => jsm.consumers.update(stream, group, groupConfigOf(config)))
+        yield* TransportChecks.logChanges(changes, { topic, group })
+        return changes
       })
 
     /** A broadcast subscription's own consumer, deleted when the subscription ends. */
@@ -415,8 +537,10 @@ export const make = (
       features: { ...features, maxPayloadBytes },
       status: status.stream,
       ensureTopic,
+      updateTopic,
       publish,
       subscribe,
+      updateGroup,
       lag,
       topicInfo
     } satisfies Transport.Transport

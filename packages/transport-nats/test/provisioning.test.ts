@@ -11,11 +11,12 @@ import {
   DeliverPolicy,
   DiscardPolicy,
   jetstreamManager,
+  RetentionPolicy,
   StorageType
 } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { StartPosition } from "@sluice/core"
-import { Effect, Exit, Scope, Stream } from "effect"
+import { Effect, Exit, Logger, Scope, Stream } from "effect"
 import { afterAll } from "vitest"
 import { NatsTransport } from "../src/index.ts"
 import { NatsServer } from "../src/testing/index.ts"
@@ -61,6 +62,20 @@ describe("NatsTransport provisioning", () => {
     })
   )
 
+  it.live("a topic's retention is its stream's: limits by default, interest when asked", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      const limits = uniqueTopic("limits")
+      const interest = uniqueTopic("interest")
+      yield* nats.ensureTopic({ name: limits })
+      yield* nats.ensureTopic({ name: interest, retention: "interest" })
+      const retention = (topic: string) =>
+        Effect.promise(() => jsm.streams.info(streamOf(topic))).pipe(Effect.map((info) => info.config.retention))
+      expect(yield* retention(limits)).toBe(RetentionPolicy.Limits)
+      expect(yield* retention(interest)).toBe(RetentionPolicy.Interest)
+    })
+  )
+
   it.live("the dedup window never exceeds the max age, as JetStream requires", () =>
     Effect.gen(function* () {
       const nats = yield* transport
@@ -71,19 +86,38 @@ describe("NatsTransport provisioning", () => {
     })
   )
 
-  it.live("ensuring a topic again with other limits updates its stream, and with the same ones changes nothing", () =>
+  it.live("ensuring a topic again changes nothing on its stream; updateTopic updates it", () =>
     Effect.gen(function* () {
       const nats = yield* transport
       const topic = uniqueTopic("update")
       yield* nats.ensureTopic({ name: topic, maxMessages: 10 })
       const created = yield* Effect.promise(() => jsm.streams.info(streamOf(topic)))
       yield* nats.ensureTopic({ name: topic, maxMessages: 10 })
+      yield* nats.ensureTopic({ name: topic })
+      yield* Effect.flip(nats.ensureTopic({ name: topic, maxMessages: 20 }))
       const again = yield* Effect.promise(() => jsm.streams.info(streamOf(topic)))
       expect(again.created).toBe(created.created)
       expect(again.config).toEqual(created.config)
-      yield* nats.ensureTopic({ name: topic, maxMessages: 20 })
+      yield* nats.updateTopic({ name: topic, maxMessages: 20 })
       const updated = yield* Effect.promise(() => jsm.streams.info(streamOf(topic)))
       expect(updated.config.max_msgs).toBe(20)
+    })
+  )
+
+  it.live("a topic stored by another storage is refused by name, and cannot be moved by updateTopic", () =>
+    Effect.gen(function* () {
+      const topic = uniqueTopic("other-storage")
+      yield* (yield* transport).ensureTopic({ name: topic })
+      const inMemory = yield* NatsTransport.make({ ...server.connectTarget, storage: "memory" })
+      const ensured = yield* Effect.flip(inMemory.ensureTopic({ name: topic }))
+      expect(ensured).toMatchObject({
+        _tag: "InvalidConfig",
+        differences: [{ setting: "storage", stored: "file", asked: "memory" }]
+      })
+      const updated = yield* Effect.flip(inMemory.updateTopic({ name: topic }))
+      expect(updated).toMatchObject({ _tag: "InvalidConfig", option: "storage" })
+      const { config } = yield* Effect.promise(() => jsm.streams.info(streamOf(topic)))
+      expect(config.storage).toBe(StorageType.File)
     })
   )
 
@@ -109,23 +143,15 @@ describe("NatsTransport provisioning", () => {
     })
   )
 
-  it.live(
-    "settings the server refuses by its error code are InvalidConfig: another stream's subject, a new storage",
-    () =>
-      Effect.gen(function* () {
-        const nats = yield* transport
-        const taken = uniqueTopic("overlap")
-        yield* Effect.promise(() => jsm.streams.add({ name: `${streamOf(taken)}-other`, subjects: [taken] }))
-        const overlap = yield* Effect.flip(nats.ensureTopic({ name: taken }))
-        expect(overlap._tag).toBe("InvalidConfig")
-        expect(overlap.message).toContain("subjects overlap")
-        const stored = uniqueTopic("storage")
-        yield* nats.ensureTopic({ name: stored })
-        const inMemory = yield* NatsTransport.make({ ...server.connectTarget, storage: "memory" })
-        const changed = yield* Effect.flip(inMemory.ensureTopic({ name: stored }))
-        expect(changed._tag).toBe("InvalidConfig")
-        expect(changed.message).toContain("storage type")
-      })
+  it.live("settings the server refuses by its error code are InvalidConfig: another stream's subject", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      const taken = uniqueTopic("overlap")
+      yield* Effect.promise(() => jsm.streams.add({ name: `${streamOf(taken)}-other`, subjects: [taken] }))
+      const overlap = yield* Effect.flip(nats.ensureTopic({ name: taken }))
+      expect(overlap._tag).toBe("InvalidConfig")
+      expect(overlap.message).toContain("subjects overlap")
+    })
   )
 
   it.live("a group is a durable pull consumer with explicit ack and the subscription's bounds and timings", () =>
@@ -205,15 +231,6 @@ describe("NatsTransport provisioning", () => {
         (topic) => [topic, `${topic}-other`]
       )
     )
-
-    it.live("a consumer whose settings the server refuses to change, in the server's words", () =>
-      // Its backoff has two entries: the server refuses the unlimited deliveries the subscription asks for.
-      taken(
-        "refused",
-        () => ({ ack_policy: AckPolicy.Explicit, backoff: [1e9, 2e9], max_deliver: 3 }),
-        /refuses to change.*max deliver is required to be > length of backoff values/
-      )
-    )
   })
 
   it.live("a consumer of the group's name that reads its topic through a wildcard is joined", () =>
@@ -229,6 +246,45 @@ describe("NatsTransport provisioning", () => {
         })
       )
       yield* Effect.scoped(nats.subscribe({ topic, group: "billing" }))
+    })
+  )
+
+  it.live(
+    "a group's bound on unsettled messages grows to fit a member with a larger maxInFlight, logged, and never shrinks",
+    () =>
+      Effect.gen(function* () {
+        const nats = yield* transport
+        const topic = uniqueTopic("max-ack-pending")
+        yield* nats.ensureTopic({ name: topic })
+        const maxAckPending = () =>
+          Effect.promise(() => jsm.consumers.info(streamOf(topic), "billing")).pipe(
+            Effect.map((info) => info.config.max_ack_pending)
+          )
+        yield* Effect.scoped(nats.subscribe({ topic, group: "billing", maxInFlight: 4 }))
+        expect(yield* maxAckPending()).toBe(4 * 64)
+        yield* Effect.scoped(nats.subscribe({ topic, group: "billing", maxInFlight: 1 }))
+        expect(yield* maxAckPending()).toBe(4 * 64)
+        const lines: Array<unknown> = []
+        yield* Effect.scoped(nats.subscribe({ topic, group: "billing", maxInFlight: 10 })).pipe(
+          Effect.provide(Logger.layer([Logger.make((options) => lines.push(options.message))]))
+        )
+        expect(yield* maxAckPending()).toBe(10 * 64)
+        expect(String(lines)).toContain(`max_ack_pending changed from ${4 * 64} to ${10 * 64}`)
+      })
+  )
+
+  it.live("updateGroup sets the consumer's ack wait, backoff and max deliveries, and removes a backoff", () =>
+    Effect.gen(function* () {
+      const nats = yield* transport
+      const topic = uniqueTopic("update-group")
+      yield* nats.ensureTopic({ name: topic })
+      yield* Effect.scoped(
+        nats.subscribe({ topic, group: "billing", backoff: ["1 second", "5 seconds"], maxDeliveries: 7 })
+      )
+      yield* nats.updateGroup(topic, "billing", { ackWait: "10 seconds" })
+      const { config } = yield* Effect.promise(() => jsm.consumers.info(streamOf(topic), "billing"))
+      expect(config).toMatchObject({ ack_wait: 10_000 * NANOS_PER_MILLI, max_deliver: -1 })
+      expect(config.backoff).toBeUndefined()
     })
   )
 

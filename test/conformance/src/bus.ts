@@ -156,7 +156,16 @@ export const busTests = (h: Harness) => {
           expect(yield* Fiber.join(reading), "the stream completed").toBeUndefined()
           // Far sooner than the ack wait of an hour, the four unsettled messages are back and delivered again.
           const next: Array<number> = []
-          yield* bus.consume(topic, { group }, (message) => Effect.sync(() => next.push(message.payload.n)))
+          const again = yield* bus.subscribe(topic, { group })
+          yield* again.pipe(
+            Stream.runForEach((message) =>
+              Effect.andThen(
+                message.ack,
+                Effect.sync(() => next.push(message.payload.n))
+              )
+            ),
+            Effect.forkScoped
+          )
           yield* h.eventually("the four unsettled messages to be delivered again", () => next.length >= 4)
           expect([...next].sort((a, b) => a - b)).toEqual([2, 3, 4, 5])
         })

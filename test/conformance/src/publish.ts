@@ -133,24 +133,6 @@ export const publishTests = (h: Harness) => {
         expect(bodies(subscriber.received)).toEqual(["m-0", "m-1", "m-2"])
       })
     )
-
-    h.test("ensureTopic with new limits applies them to the existing topic", () =>
-      Effect.gen(function* () {
-        const transport = yield* h.make
-        const topic = uniqueTopic("ensure-update")
-        yield* transport.ensureTopic({ name: topic, maxMessages: 10 })
-        yield* transport.publish(records(topic, 6))
-        yield* transport.ensureTopic({ name: topic, maxMessages: 3 })
-        expect(yield* transport.topicInfo(topic)).toMatchObject({ messages: 3, firstSequence: 4, lastSequence: 6 })
-        yield* transport.publish([record(topic, "after-update")])
-        const info = yield* transport.topicInfo(topic)
-        expect(info).toMatchObject({ messages: 3, firstSequence: 5, lastSequence: 7 })
-        const subscriber = yield* subscribe(transport, { topic, group: uniqueGroup() }, ackEach)
-        yield* receivedAtLeast(subscriber, 3)
-        yield* h.settle
-        expect(bodies(subscriber.received)).toEqual(["m-4", "m-5", "after-update"])
-      })
-    )
   })
 
   describe("many at once", () => {

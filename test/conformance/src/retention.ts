@@ -1,10 +1,11 @@
 /**
  * What a topic keeps: limits by count, bytes and age with either discard
- * policy, and the dedup window by message id.
+ * policy, interest retention (a message goes once every group that holds it
+ * acked it), and the dedup window by message id.
  */
 import { describe, expect } from "@effect/vitest"
-import type { Transport } from "@sluice/core"
-import { Effect } from "effect"
+import { Bus, StartPosition, Topic, type Transport } from "@sluice/core"
+import { Effect, Schema } from "effect"
 import {
   ackEach,
   bodies,
@@ -26,7 +27,7 @@ const sized = (topic: string, label: string, size: number): Transport.OutgoingRe
 })
 
 export const retentionTests = (h: Harness) => {
-  const { receivedAtLeast, groupExists } = waits(h)
+  const { receivedAtLeast, receivedSuch, groupExists, broadcastLive } = waits(h)
 
   describe("retention", () => {
     h.test("maxMessages with discard old drops the oldest messages and counts them as discarded", () =>
@@ -162,6 +163,223 @@ export const retentionTests = (h: Harness) => {
           expect(bodies(idleAgain.received)).toEqual(["fresh-0", "fresh-1"])
           expect(sequences(idleAgain.received)).toEqual([4, 5])
         })
+    )
+  })
+
+  describe("interest retention", () => {
+    /** Waits until the topic holds `messages`, and returns what it holds then. */
+    const holds = (transport: Transport.Transport, topic: string, messages: number) =>
+      Effect.gen(function* () {
+        yield* h.eventually(
+          `${topic} to hold ${messages} messages`,
+          Effect.map(transport.topicInfo(topic), (info) => info.messages === messages)
+        )
+        return yield* h.topicInfo(transport, topic)
+      })
+
+    /** A group that exists and receives, settling nothing unless told. */
+    const group = (
+      transport: Transport.Transport,
+      options: Transport.SubscriptionOptions,
+      onDelivery?: Parameters<typeof subscribe>[2]
+    ) =>
+      Effect.gen(function* () {
+        const subscriber = yield* subscribe(transport, options, onDelivery)
+        yield* groupExists(transport, options.topic, options.group as string)
+        return subscriber
+      })
+
+    h.test(
+      "a message is removed once every group has acked it, wherever it stands; one a group has not acked stays",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const topic = uniqueTopic("interest")
+          yield* transport.ensureTopic({ name: topic, retention: "interest" })
+          yield* group(transport, { topic, group: uniqueGroup("a") }, ackEach)
+          const b = yield* group(transport, { topic, group: uniqueGroup("b") })
+          yield* transport.publish(records(topic, 3))
+          yield* receivedAtLeast(b, 3)
+          yield* h.settle
+          // Every group received them; one acked them all, the other none.
+          expect(yield* holds(transport, topic, 3)).toMatchObject({ firstSequence: 1, lastSequence: 3 })
+          const [first, second, third] = b.received as [Transport.Delivery, Transport.Delivery, Transport.Delivery]
+          yield* first.ack
+          yield* third.ack
+          expect(yield* holds(transport, topic, 1)).toMatchObject({ firstSequence: 2, expired: 0, discarded: 0 })
+          yield* second.ack
+          expect(yield* holds(transport, topic, 0)).toMatchObject({ firstSequence: 4, lastSequence: 3 })
+        })
+    )
+
+    h.test(
+      "a message stored while no group exists is not kept, and a duplicate of it is confirmed with sequence 0",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const topic = uniqueTopic("interest-none")
+          yield* transport.ensureTopic({ name: topic, retention: "interest" })
+          const [stored] = yield* transport.publish([record(topic, "unheard", { id: "unheard" })])
+          expect(stored).toEqual({ topic, sequence: 1, duplicate: false })
+          expect(yield* h.topicInfo(transport, topic)).toMatchObject({ messages: 0, firstSequence: 2, lastSequence: 1 })
+          expect(yield* transport.publish([record(topic, "again", { id: "unheard" })])).toEqual([
+            { topic, sequence: 0, duplicate: true }
+          ])
+          // A group created now does not get it, but everything after.
+          const reader = yield* group(transport, { topic, group: uniqueGroup() }, ackEach)
+          yield* transport.publish([record(topic, "heard")])
+          yield* receivedAtLeast(reader, 1)
+          yield* h.settle
+          expect(bodies(reader.received)).toEqual(["heard"])
+          expect(yield* holds(transport, topic, 0)).toMatchObject({ firstSequence: 3, lastSequence: 2 })
+        })
+    )
+
+    h.test(
+      "a group created later holds the messages still stored from its start position on; one created at New does not",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const topic = uniqueTopic("interest-later")
+          yield* transport.ensureTopic({ name: topic, retention: "interest" })
+          const early = yield* group(transport, { topic, group: uniqueGroup("early") })
+          yield* transport.publish(records(topic, 2, "old"))
+          yield* receivedAtLeast(early, 2)
+          const late = yield* group(transport, { topic, group: uniqueGroup("late"), start: StartPosition.all })
+          yield* receivedAtLeast(late, 2)
+          const fresh = yield* group(
+            transport,
+            { topic, group: uniqueGroup("fresh"), start: StartPosition.new },
+            ackEach
+          )
+          yield* Effect.forEach(early.received, (d) => d.ack, { discard: true })
+          yield* h.settle
+          // The early group acked them, the late one did not: they stay.
+          yield* holds(transport, topic, 2)
+          yield* Effect.forEach(late.received, (d) => d.ack, { discard: true })
+          yield* holds(transport, topic, 0)
+          expect(fresh.received).toEqual([])
+          // A new message is held by all three until each acks it.
+          yield* transport.publish([record(topic, "new")])
+          yield* receivedAtLeast(fresh, 1)
+          yield* receivedAtLeast(early, 3)
+          yield* (early.received[2] as Transport.Delivery).ack
+          yield* receivedAtLeast(late, 3)
+          yield* h.settle
+          yield* holds(transport, topic, 1)
+          yield* (late.received[2] as Transport.Delivery).ack
+          yield* holds(transport, topic, 0)
+        })
+    )
+
+    h.test("a broadcast subscription holds the messages it receives until it acks them or closes", () =>
+      Effect.gen(function* () {
+        const transport = yield* h.make
+        const topic = uniqueTopic("interest-broadcast")
+        yield* transport.ensureTopic({ name: topic, retention: "interest" })
+        const listener = yield* subscribe(transport, { topic })
+        yield* broadcastLive(transport, listener)
+        yield* Effect.forEach(listener.received, (d) => d.ack, { discard: true })
+        yield* group(transport, { topic, group: uniqueGroup() }, ackEach)
+        yield* holds(transport, topic, 0)
+        yield* transport.publish(records(topic, 2))
+        yield* receivedAtLeast(listener, 2)
+        yield* h.settle
+        yield* holds(transport, topic, 2)
+        yield* listener.close
+        yield* holds(transport, topic, 0)
+      })
+    )
+
+    h.test(
+      "term settles a message as an ack does; a nak keeps it; one whose deliveries ran out stays until acked late",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const topic = uniqueTopic("interest-settle")
+          yield* transport.ensureTopic({ name: topic, retention: "interest" })
+          const subscriber = yield* group(
+            transport,
+            { topic, group: uniqueGroup(), maxDeliveries: 2, ackWait: "500 millis" },
+            (d) => {
+              const body = bodies([d])[0]
+              return body === "termed"
+                ? d.term
+                : body === "acked"
+                  ? d.ack
+                  : d.deliveryCount === 1
+                    ? d.nak()
+                    : Effect.void
+            }
+          )
+          yield* transport.publish([record(topic, "termed"), record(topic, "abandoned"), record(topic, "acked")])
+          yield* receivedSuch(subscriber, "the second attempt of the nak'ed message", (received) =>
+            received.some((d) => d.deliveryCount === 2)
+          )
+          expect(yield* holds(transport, topic, 1)).toMatchObject({ firstSequence: 2 })
+          // Its second delivery was its last: it is never delivered again, and stays stored.
+          yield* h.advance("1500 millis")
+          yield* h.settle
+          expect(bodies(subscriber.received)).toEqual(["termed", "abandoned", "acked", "abandoned"])
+          yield* holds(transport, topic, 1)
+          yield* (subscriber.received[3] as Transport.Delivery).ack
+          yield* holds(transport, topic, 0)
+        })
+    )
+
+    h.test(
+      "a consumer on an interest topic leaves nothing stored once it handled everything, and its dead letters are kept",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const bus = Bus.make(transport)
+          const topic = Topic.make({
+            name: uniqueTopic("interest-bus"),
+            schema: Schema.Struct({ n: Schema.Number }),
+            retention: "interest"
+          })
+          let handled = 0
+          yield* bus.consume(topic, { group: uniqueGroup(), concurrency: 4 }, () => Effect.sync(() => handled++))
+          yield* bus.publishAll(
+            topic,
+            Array.from({ length: 100 }, (_, n) => ({ n }))
+          )
+          yield* transport.publish([record(topic.name, "not json")])
+          yield* h.eventually("the 100 messages to be handled", () => handled === 100)
+          yield* holds(transport, topic.name, 0)
+          yield* holds(transport, topic.deadLetter, 1)
+        })
+    )
+
+    h.test("the limits still apply to an interest topic", () =>
+      Effect.gen(function* () {
+        const transport = yield* h.make
+        const topic = uniqueTopic("interest-limits")
+        yield* transport.ensureTopic({ name: topic, retention: "interest", maxMessages: 2 })
+        yield* group(transport, { topic, group: uniqueGroup(), maxInFlight: 1 })
+        yield* transport.publish(records(topic, 4))
+        expect(yield* holds(transport, topic, 2)).toMatchObject({ firstSequence: 3, discarded: h.removed(2) })
+      })
+    )
+
+    h.test("retention is chosen when a topic is created: updateTopic refuses to change it", () =>
+      Effect.gen(function* () {
+        const transport = yield* h.make
+        const topic = uniqueTopic("interest-fixed")
+        yield* transport.ensureTopic({ name: topic, retention: "interest" })
+        const ensured = yield* failureOf(
+          h,
+          "ensureTopic with limits retention",
+          transport.ensureTopic({ name: topic, retention: "limits" })
+        )
+        expect(ensured).toMatchObject({
+          _tag: "InvalidConfig",
+          differences: [{ setting: "retention", stored: "interest", asked: "limits" }]
+        })
+        const updated = yield* failureOf(h, "updateTopic to limits retention", transport.updateTopic({ name: topic }))
+        expect(updated).toMatchObject({ _tag: "InvalidConfig", option: "retention" })
+        expect(yield* transport.updateTopic({ name: topic, retention: "interest" })).toEqual([])
+      })
     )
   })
 

@@ -17,6 +17,7 @@ import { makeHarness } from "./harness.ts"
 import { publishTests } from "./publish.ts"
 import { type RestartableBroker, restartTests } from "./restart.ts"
 import { retentionTests } from "./retention.ts"
+import { settingsTests } from "./settings.ts"
 import { statusTests } from "./status.ts"
 import { validationTests } from "./validation.ts"
 
@@ -56,6 +57,7 @@ export const transportSuite = (
       groupTests(h)
       deliveryTests(h)
       retentionTests(h)
+      settingsTests(h)
       broadcastTests(h)
       validationTests(h)
       busTests(h)

@@ -211,7 +211,8 @@ export const validationTests = (h: Harness) => {
           for (const [option, config] of [
             ["maxMessages", { maxMessages: 2.5 }],
             ["maxAge", { maxAge: "a while" }],
-            ["discard", { discard: "oldest" }]
+            ["discard", { discard: "oldest" }],
+            ["retention", { retention: "forever" }]
           ] as const) {
             const error = yield* failureOf(
               h,

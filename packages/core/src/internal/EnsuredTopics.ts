@@ -1,6 +1,8 @@
 /**
- * The topics a Bus has ensured on its transport, each once: publishing and consuming ensure a topic (and
- * its dead-letter topic) before they first use it, and a topic is used many times.
+ * The topic definitions a Bus has ensured on its transport, each once: publishing and consuming ensure a
+ * topic (and its dead-letter topic) before they first use it, and a topic is used many times. Two
+ * definitions of one name with other settings are each checked against the topic, so the second is refused
+ * as it would be in another process.
  */
 import { Effect } from "effect"
 import type { InvalidConfig, InvalidName, TransportUnavailable } from "../errors.ts"
@@ -11,24 +13,37 @@ type EnsureError = InvalidName | InvalidConfig | TransportUnavailable
 
 export class EnsuredTopics {
   readonly #transport: Transport
+  /** The configs ensured, as JSON: two definitions with the same settings are one. */
   readonly #ensured = new Set<string>()
+  /** The JSON of each config seen, and its dead-letter topic's config: a topic's config is made once, with the topic. */
+  readonly #keys = new WeakMap<TopicConfig, string>()
+  readonly #deadLetters = new WeakMap<TopicConfig, TopicConfig>()
 
   constructor(transport: Transport) {
     this.#transport = transport
   }
 
-  /** Ensures the topic `config` names, unless this Bus did already. */
+  /** Ensures the topic `config` names, unless this Bus did already with the same settings. */
   ensure(config: TopicConfig): Effect.Effect<void, EnsureError> {
-    return this.#ensured.has(config.name)
+    let key = this.#keys.get(config)
+    if (key === undefined) {
+      key = JSON.stringify(config)
+      this.#keys.set(config, key)
+    }
+    const ensured = key
+    return this.#ensured.has(ensured)
       ? Effect.void
-      : Effect.tap(this.#transport.ensureTopic(config), () => Effect.sync(() => this.#ensured.add(config.name)))
+      : Effect.tap(this.#transport.ensureTopic(config), () => Effect.sync(() => this.#ensured.add(ensured)))
   }
 
-  /** Ensures a topic and its dead-letter topic, which a consumer may need. */
+  /** Ensures a topic and its dead-letter topic (with the topic's replicas, where it gives them), which a consumer may need. */
   withDeadLetter<A>(topic: Topic<A>): Effect.Effect<void, EnsureError> {
-    return Effect.andThen(
-      this.ensure(topic.config),
-      this.ensure({ name: topic.deadLetter, replicas: topic.config.replicas ?? 1 })
-    )
+    let deadLetter = this.#deadLetters.get(topic.config)
+    if (deadLetter === undefined) {
+      const { replicas } = topic.config
+      deadLetter = replicas === undefined ? { name: topic.deadLetter } : { name: topic.deadLetter, replicas }
+      this.#deadLetters.set(topic.config, deadLetter)
+    }
+    return Effect.andThen(this.ensure(topic.config), this.ensure(deadLetter))
   }
 }

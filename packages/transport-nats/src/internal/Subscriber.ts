@@ -73,6 +73,10 @@ export interface SubscriberTarget {
   readonly subscription: Transport.SubscriptionOptions
 }
 
+const encoder = new TextEncoder()
+/** "Still working on it": restarts a delivery's ack wait. */
+const WORKING = encoder.encode("+WPI")
+
 type DeliveryQueue = Queue.Queue<Transport.Delivery, Errors.TransportError | Cause.Done>
 
 export class Subscriber implements DeliveryHost {
@@ -101,6 +105,8 @@ export class Subscriber implements DeliveryHost {
   /** The ack wait of each attempt, in milliseconds; the last repeats. */
   readonly #ackWaits: ReadonlyArray<number>
   readonly #puller: Puller
+  /** The ack subjects of the messages handed back once the pulls are gone, kept from their ack wait meanwhile. */
+  readonly #heldBack = new Set<Uint8Array>()
   /** Resolves once the closed subscription's pulls are gone from the server; `undefined` while it is open. */
   #pullsGone: Promise<void> | undefined
   /** Stops listening for a lost connection. */
@@ -153,17 +159,38 @@ export class Subscriber implements DeliveryHost {
   confirm(subject: string, payload: string): Promise<unknown> {
     const { connection, timeoutMillis, lingering } = this.#context
     const send = () => connection.request(subject, payload, { timeout: timeoutMillis })
-    if (this.#pullsGone === undefined) return send()
+    const gone = this.#pullsGone
+    if (gone === undefined) return send()
     // The subscription closed and its pulls may linger at the server: hand the message back once they are
-    // gone. The transport waits for it before it closes the connection; should the connection close first
-    // all the same, the ack wait brings the message back.
+    // gone, and keep it from its ack wait meanwhile (a redelivery would go to a lingering pull, and spend a
+    // delivery). The transport waits for it before it closes the connection; should the connection close
+    // first all the same, the ack wait brings the message back.
+    const ackSubject = encoder.encode(subject)
+    this.#keepAlive(ackSubject)
     lingering.add(
-      this.#pullsGone.then(send).then(
-        () => undefined,
-        () => undefined
-      )
+      gone
+        .then(() => {
+          this.#heldBack.delete(ackSubject)
+          return send()
+        })
+        .then(
+          () => undefined,
+          () => undefined
+        )
     )
     return Promise.resolve()
+  }
+
+  /** Marks a message held back until the pulls are gone as worked on, every third of the shortest ack wait. */
+  #keepAlive(ackSubject: Uint8Array): void {
+    this.#heldBack.add(ackSubject)
+    if (this.#heldBack.size > 1) return
+    const every = Math.max(10, Math.min(...this.#ackWaits) / 3)
+    const timer = setInterval(() => {
+      if (this.#heldBack.size === 0) return clearInterval(timer)
+      for (const held of this.#heldBack) this.#context.commands.publish(held, WORKING)
+    }, every)
+    timer.unref()
   }
 
   /** Queues what the server delivered; a message whose reply is no ack subject is no delivery. */

@@ -2,32 +2,44 @@
  * The JetStream consumer of a subscription: a durable pull consumer for a group, an ephemeral one for a
  * broadcast subscription, with explicit acks and the port's defaults (`TransportDefaults`).
  *
- * Invariant: `consumerSettingsOf` is exactly what an existing group's consumer is compared on and updated
- * to, so joining a group again with the same options changes nothing on the server; a consumer that no
- * update could make a group's (`incompatibilityOf`) is never joined.
+ * Invariant: `groupSettingsOf(groupConfigOf(config))` is the port's `GroupSettings` of `config`, so joining a
+ * group again with the settings it was created with shows no difference; a consumer that no update could
+ * make a group's (`incompatibilityOf`) is never joined.
  *
- * Why: creating and updating a consumer read the same settings from one place.
+ * Why: creating, comparing and updating a consumer read the same settings from one place.
  */
 import { AckPolicy, type ConsumerConfig, DeliverPolicy, ReplayPolicy } from "@nats-io/jetstream"
 import { type StartPosition, type Transport, TransportDefaults } from "@sluice/core"
-import { nanos } from "./durations.ts"
+import { millisOfNanos, nanos } from "./durations.ts"
 
 /**
- * The settings a subscription may change on an existing consumer (JetStream keeps the start position).
- * Each member bounds its own unsettled messages exactly by what it pulls; the server's `max_ack_pending`
- * bounds the whole group at `membersPerGroup` members' worth.
+ * The settings of a group that the consumer keeps for all members: the ack wait of each delivery and the
+ * most deliveries. A removed backoff is sent as `undefined`, which the client leaves out of an update.
  */
-export const consumerSettingsOf = (
-  options: Transport.SubscriptionOptions,
-  membersPerGroup: number
-): Partial<ConsumerConfig> => ({
-  ack_wait: (TransportDefaults.ackWaitsOf(options)[0] as number) * 1_000_000,
+export const groupConfigOf = (config: Transport.GroupConfig): Partial<ConsumerConfig> => ({
+  ack_wait: (TransportDefaults.ackWaitsOf(config)[0] as number) * 1_000_000,
   // JetStream's backoff gives the delay after each delivery; the port's gives the ack wait of each attempt.
   // They agree: both repeat the last entry.
-  ...(options.backoff === undefined || options.backoff.length === 0 ? {} : { backoff: options.backoff.map(nanos) }),
-  max_deliver: options.maxDeliveries ?? -1,
-  max_ack_pending: TransportDefaults.maxInFlightOf(options) * membersPerGroup
+  backoff:
+    config.backoff === undefined || config.backoff.length === 0 ? (undefined as never) : config.backoff.map(nanos),
+  max_deliver: config.maxDeliveries ?? -1
 })
+
+/** A consumer's group settings as the port's (JetStream makes the first backoff entry the ack wait). */
+export const groupSettingsOf = (consumer: ConsumerConfig): Transport.GroupSettings => ({
+  ackWaits:
+    consumer.backoff !== undefined && consumer.backoff.length > 0
+      ? consumer.backoff.map(millisOfNanos)
+      : [millisOfNanos(consumer.ack_wait ?? nanos(TransportDefaults.ackWait))],
+  maxDeliveries: consumer.max_deliver !== undefined && consumer.max_deliver > 0 ? consumer.max_deliver : undefined
+})
+
+/**
+ * The bound of a group's unsettled messages at the server. Each member bounds its own exactly by what it
+ * pulls; the server's `max_ack_pending` bounds the whole group at `membersPerGroup` members' worth.
+ */
+export const maxAckPendingOf = (options: Transport.SubscriptionOptions, membersPerGroup: number): number =>
+  TransportDefaults.maxInFlightOf(options) * membersPerGroup
 
 /** Where a new consumer starts. */
 const startOf = (start: StartPosition.StartPosition): Partial<ConsumerConfig> => {
@@ -56,7 +68,8 @@ export const consumerConfigOf = (
   ack_policy: AckPolicy.Explicit,
   replay_policy: ReplayPolicy.Instant,
   ...startOf(TransportDefaults.startOf(options)),
-  ...consumerSettingsOf(options, options.group === undefined ? 1 : membersPerGroup)
+  ...groupConfigOf(options),
+  max_ack_pending: maxAckPendingOf(options, options.group === undefined ? 1 : membersPerGroup)
 })
 
 /** Whether the subject filter `filter` takes in every message of `subject` (a literal subject). */

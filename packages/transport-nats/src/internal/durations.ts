@@ -12,3 +12,6 @@ export const nanos = (duration: Duration.Input): number => Math.round(Duration.t
 
 /** A duration in milliseconds. */
 export const millis = (duration: Duration.Input): number => Duration.toMillis(duration)
+
+/** Nanoseconds of the JetStream API as milliseconds. */
+export const millisOfNanos = (nanoseconds: number): number => nanoseconds / 1_000_000

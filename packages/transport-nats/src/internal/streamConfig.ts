@@ -1,45 +1,47 @@
 /**
- * The JetStream stream of a topic: limits retention, the transport's storage and replicas unless the topic
- * says otherwise, the topic's limits, discard policy and dedup window.
+ * The JetStream stream of a topic: the transport's storage, and the topic's settings (retention, limits,
+ * discard policy, dedup window, replicas), read back as the port's `TopicSettings`. A work-queue stream,
+ * which Sluice never creates, reads as limits retention.
  *
- * Invariant: `changedSettings` compares exactly the settings `streamConfigOf` sets, so ensuring a topic
- * again with the same config changes nothing; the dedup window never exceeds the max age (JetStream
- * refuses one that does).
+ * Invariant: `topicSettingsOf(streamConfigOf(settings, storage))` is `settings`, so a topic ensured again
+ * with the settings it was created with shows no difference; the dedup window never exceeds the max age
+ * (`TransportDefaults.dedupWindowOf`; JetStream refuses one that does).
  *
- * Why: creating and updating a stream read the same settings from one place.
+ * Why: creating, comparing and updating a stream read the same settings from one place.
  */
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream"
-import { type Transport, TransportDefaults } from "@sluice/core"
-import { Duration } from "effect"
-import { nanos } from "./durations.ts"
+import type { Transport } from "@sluice/core"
+import { millisOfNanos, nanos } from "./durations.ts"
 import { streamName } from "./names.ts"
 
 /** Where streams keep their messages. */
 export type Storage = "file" | "memory"
 
-/** The settings of the stream that stores a topic (a JetStream dedup window may not exceed the max age). */
-export const streamConfigOf = (
-  config: Transport.TopicConfig,
-  defaults: { readonly storage: Storage; readonly replicas: number }
-): StreamConfig => {
-  const dedupWindow = TransportDefaults.dedupWindowOf(config)
-  const window = config.maxAge === undefined ? dedupWindow : Math.min(dedupWindow, Duration.toMillis(config.maxAge))
-  return {
-    name: streamName(config.name),
-    subjects: [config.name],
-    retention: RetentionPolicy.Limits,
-    storage: defaults.storage === "memory" ? StorageType.Memory : StorageType.File,
-    num_replicas: config.replicas ?? defaults.replicas,
-    max_msgs: config.maxMessages ?? -1,
-    max_bytes: config.maxBytes ?? -1,
-    max_age: config.maxAge === undefined ? 0 : nanos(config.maxAge),
-    discard: config.discard === "new" ? DiscardPolicy.New : DiscardPolicy.Old,
-    duplicate_window: nanos(window)
-  } as StreamConfig
-}
+/** The stream that stores topic `name` with `settings`. */
+export const streamConfigOf = (name: string, settings: Transport.TopicSettings, storage: Storage): StreamConfig =>
+  ({
+    name: streamName(name),
+    subjects: [name],
+    retention: settings.retention === "interest" ? RetentionPolicy.Interest : RetentionPolicy.Limits,
+    storage: storage === "memory" ? StorageType.Memory : StorageType.File,
+    num_replicas: settings.replicas,
+    max_msgs: settings.maxMessages ?? -1,
+    max_bytes: settings.maxBytes ?? -1,
+    max_age: settings.maxAge === undefined ? 0 : nanos(settings.maxAge),
+    discard: settings.discard === "new" ? DiscardPolicy.New : DiscardPolicy.Old,
+    duplicate_window: nanos(settings.dedupWindow)
+  }) as StreamConfig
 
-/** The settings of `wanted` that differ from `current`: what an update must change. */
-export const changedSettings = (current: StreamConfig, wanted: StreamConfig): Array<string> =>
-  (
-    ["subjects", "storage", "num_replicas", "max_msgs", "max_bytes", "max_age", "discard", "duplicate_window"] as const
-  ).filter((key) => JSON.stringify(current[key]) !== JSON.stringify(wanted[key]))
+/** A stream's settings as the port's; a limit of -1 (or a max age of 0) is none. */
+export const topicSettingsOf = (stream: StreamConfig): Transport.TopicSettings => ({
+  maxMessages: stream.max_msgs > 0 ? stream.max_msgs : undefined,
+  maxBytes: stream.max_bytes > 0 ? stream.max_bytes : undefined,
+  maxAge: stream.max_age > 0 ? millisOfNanos(stream.max_age) : undefined,
+  discard: stream.discard === DiscardPolicy.New ? "new" : "old",
+  dedupWindow: millisOfNanos(stream.duplicate_window ?? 0),
+  replicas: stream.num_replicas,
+  retention: stream.retention === RetentionPolicy.Interest ? "interest" : "limits"
+})
+
+/** Where a stream keeps its messages, as the transport's option names it. */
+export const storageOf = (stream: StreamConfig): Storage => (stream.storage === StorageType.Memory ? "memory" : "file")

@@ -33,6 +33,13 @@ export class Deque<A> {
     return (this.chunks[Math.floor(position / CHUNK)] as Array<A>)[position % CHUNK]
   }
 
+  /** Replaces the element `index` places from the front, if there is one. */
+  set(index: number, value: A): void {
+    if (index < 0 || index >= this.count) return
+    const position = this.start + index
+    ;(this.chunks[Math.floor(position / CHUNK)] as Array<A>)[position % CHUNK] = value
+  }
+
   peek(): A | undefined {
     return this.count === 0 ? undefined : (this.chunks[0] as Array<A>)[this.start]
   }

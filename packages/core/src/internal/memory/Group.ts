@@ -21,7 +21,7 @@ export interface GroupPolicy {
   readonly maxDeliveries: number
 }
 
-export const policyOf = (options: SubscriptionOptions): GroupPolicy => ({
+export const policyOf = (options: Pick<SubscriptionOptions, "ackWait" | "backoff" | "maxDeliveries">): GroupPolicy => ({
   ackWaitMs: TransportDefaults.ackWaitsOf(options),
   maxDeliveries: options.maxDeliveries ?? Number.POSITIVE_INFINITY
 })
@@ -48,6 +48,8 @@ export class Group implements RemovalListener {
   private readonly members: Array<Member> = []
   private nextMember = 0
   private missed = 0
+  /** Interest retention: messages whose deliveries ran out unacknowledged; the group holds them still. */
+  private readonly exhausted = new Set<number>()
   readonly log: TopicLog
   private policy: GroupPolicy
   private readonly host: GroupHost
@@ -58,6 +60,11 @@ export class Group implements RemovalListener {
     this.host = host
     this.cursor = startOf(log, start)
     log.listeners.add(this)
+    log.hold(this.cursor)
+  }
+
+  get settings(): GroupPolicy {
+    return this.policy
   }
 
   configure(policy: GroupPolicy): void {
@@ -95,11 +102,16 @@ export class Group implements RemovalListener {
     }
     const entry = this.entries.get(sequence)
     if (entry !== undefined && entry.state !== "inFlight") this.forget(entry)
+    this.exhausted.delete(sequence)
   }
 
-  /** Stops listening to the log; for broadcast groups, which end with their subscription. */
+  /** Stops listening to the log and releases what it holds; for broadcast groups, which end with their subscription. */
   dispose(): void {
     this.log.listeners.delete(this)
+    for (let sequence = Math.max(this.cursor, this.log.first); sequence <= this.log.last; sequence++)
+      this.log.release(sequence)
+    for (const sequence of [...this.entries.keys(), ...this.exhausted]) this.log.release(sequence)
+    this.log.unhold()
   }
 
   lag(): { pending: number; inFlight: number; missed: number } {
@@ -116,6 +128,7 @@ export class Group implements RemovalListener {
     // Like JetStream, a late ack from an earlier delivery still settles the message.
     const entry = this.entries.get(sequence)
     if (entry !== undefined) this.forget(entry)
+    if (entry !== undefined || this.exhausted.delete(sequence)) this.log.release(sequence)
     this.pump()
   }
 
@@ -129,7 +142,7 @@ export class Group implements RemovalListener {
     if (entry === undefined) return
     if (failed) entry.ended = "failed"
     this.release(entry)
-    if (entry.deliveryCount >= this.policy.maxDeliveries) this.forget(entry)
+    if (entry.deliveryCount >= this.policy.maxDeliveries) this.giveUp(entry)
     else if (delayMs > 0) {
       entry.state = "delayed"
       entry.due = this.host.now() + delayMs
@@ -156,7 +169,7 @@ export class Group implements RemovalListener {
         entry.ended = "abandoned"
         this.release(entry)
         if (entry.deliveryCount >= this.policy.maxDeliveries) {
-          this.forget(entry)
+          this.giveUp(entry)
           continue
         }
       }
@@ -232,6 +245,12 @@ export class Group implements RemovalListener {
       if (index >= 0) this.ready.splice(index, 1)
     }
     this.entries.delete(entry.sequence)
+  }
+
+  /** Its deliveries ran out: no more of them, but on an interest topic the group still holds the message. */
+  private giveUp(entry: MemoryDelivery): void {
+    this.forget(entry)
+    if (this.log.interest) this.exhausted.add(entry.sequence)
   }
 
   private makeReady(entry: MemoryDelivery): void {

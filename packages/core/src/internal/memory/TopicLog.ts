@@ -1,6 +1,5 @@
-import { Duration } from "effect"
-import type { OutgoingRecord, PublishReceipt, TopicConfig, TopicInfo } from "../../Transport.ts"
-import * as TransportDefaults from "../../TransportDefaults.ts"
+import type { OutgoingRecord, PublishReceipt, TopicInfo, TopicSettings } from "../../Transport.ts"
+import type { Held } from "../../TransportChecks.ts"
 import { Deque } from "./Deque.ts"
 
 /** Told when messages leave the log, so a group can count what it never received. */
@@ -16,26 +15,36 @@ interface Limits {
   readonly dedupWindowMs: number
 }
 
-const limitsOf = (config: TopicConfig): Limits => ({
-  maxMessages: config.maxMessages ?? Number.POSITIVE_INFINITY,
-  maxBytes: config.maxBytes ?? Number.POSITIVE_INFINITY,
-  maxAgeMs: config.maxAge === undefined ? Number.POSITIVE_INFINITY : Duration.toMillis(config.maxAge),
-  discard: config.discard ?? "old",
-  dedupWindowMs: TransportDefaults.dedupWindowOf(config)
+const limitsOf = (settings: TopicSettings): Limits => ({
+  maxMessages: settings.maxMessages ?? Number.POSITIVE_INFINITY,
+  maxBytes: settings.maxBytes ?? Number.POSITIVE_INFINITY,
+  maxAgeMs: settings.maxAge ?? Number.POSITIVE_INFINITY,
+  discard: settings.discard,
+  dedupWindowMs: settings.dedupWindow
 })
 
 /**
  * The append-only log of one topic: retention limits, dedup window by message
- * id, and sequence numbers. Removal happens only at the head (oldest first),
- * which a chunked deque does without copying.
+ * id, and sequence numbers. Limits remove at the head (oldest first), which a
+ * chunked deque does without copying. Interest retention removes a message
+ * wherever it stands once no group holds it: its slot is emptied at once (the
+ * record is garbage) and leaves the deque when it reaches the head, so memory
+ * follows the messages still held, plus a few bytes a slot behind the oldest.
  */
 export class TopicLog {
+  private current: TopicSettings
   private limits: Limits
-  /** Stored records, oldest first, with their store times in epoch milliseconds. */
-  private readonly messages = new Deque<OutgoingRecord>()
+  /** Stored records, oldest first (an emptied slot is `undefined`), with their store times in epoch milliseconds. */
+  private readonly messages = new Deque<OutgoingRecord | undefined>()
   private readonly times = new Deque<number>()
+  /** Interest retention: how many groups hold each slot's message. */
+  private readonly holders = new Deque<number>()
+  /** Interest retention: the groups that hold every message stored from now on. */
+  private interested = 0
   private firstSequence = 1
   private lastSequence = 0
+  /** Messages stored now: the slots not emptied. */
+  private count = 0
   private bytes = 0
   private expired = 0
   private discarded = 0
@@ -47,22 +56,69 @@ export class TopicLog {
   readonly listeners = new Set<RemovalListener>()
   readonly name: string
 
-  constructor(name: string, config: TopicConfig) {
+  constructor(name: string, settings: TopicSettings) {
     this.name = name
-    this.limits = limitsOf(config)
+    this.current = settings
+    this.limits = limitsOf(settings)
   }
 
-  /** New limits apply at once: what no longer fits is discarded, oldest first, whatever the discard policy. */
-  configure(config: TopicConfig): void {
-    this.limits = limitsOf(config)
+  get settings(): TopicSettings {
+    return this.current
+  }
+
+  /**
+   * New settings apply at once: what no longer fits is discarded, oldest first, whatever the discard policy;
+   * what is older than the new maximum age expires.
+   */
+  configure(settings: TopicSettings, now: number): void {
+    this.current = settings
+    this.limits = limitsOf(settings)
     while (this.size > this.limits.maxMessages || this.bytes > this.limits.maxBytes) {
       this.removeFirst()
       this.discarded++
     }
+    this.expire(now)
+  }
+
+  /** What a change of limits could remove. */
+  held(): Held {
+    return { messages: this.size, bytes: this.bytes, oldestAt: this.times.peek() }
   }
 
   get size(): number {
-    return this.messages.length
+    return this.count
+  }
+
+  /** Messages leave when no group holds them any more (JetStream's interest retention), besides the limits. */
+  get interest(): boolean {
+    return this.current.retention === "interest"
+  }
+
+  /**
+   * A group now holds, until it releases them, the messages stored from `from` on and every message stored
+   * later; a new group on an interest topic (elsewhere nothing is counted).
+   */
+  hold(from: number): void {
+    if (!this.interest) return
+    this.interested++
+    for (let index = Math.max(0, from - this.firstSequence); index < this.messages.length; index++) {
+      if (this.messages.at(index) !== undefined) this.holders.set(index, (this.holders.at(index) as number) + 1)
+    }
+  }
+
+  /** A group that held `sequence` no longer does (it acked or termed it, or it is gone); the last one removes it. */
+  release(sequence: number): void {
+    if (!this.interest) return
+    const index = sequence - this.firstSequence
+    if (index < 0 || index >= this.messages.length || this.messages.at(index) === undefined) return
+    const holders = (this.holders.at(index) as number) - 1
+    this.holders.set(index, holders)
+    if (holders === 0) this.empty(index)
+  }
+
+  /** A group is gone: it holds nothing stored from now on (what it held before it releases one by one). */
+  unhold(): void {
+    if (this.interest) this.interested--
   }
 
   get first(): number {
@@ -73,6 +129,7 @@ export class TopicLog {
     return this.lastSequence
   }
 
+  /** The record at `sequence`, while it is stored. */
   get(sequence: number): OutgoingRecord | undefined {
     return this.messages.at(sequence - this.firstSequence)
   }
@@ -116,12 +173,18 @@ export class TopicLog {
     const sequence = ++this.lastSequence
     this.messages.push(record)
     this.times.push(now)
+    this.count++
     this.bytes += size
+    // Interest retention keeps a message only for the groups that exist; as JetStream, it then confirms a
+    // republished duplicate of one no group held with sequence 0.
+    const unheld = this.interest && this.interested === 0
+    if (this.interest) this.holders.push(this.interested)
     if (dedup) {
-      this.ids.set(record.id, sequence)
+      this.ids.set(record.id, unheld ? 0 : sequence)
       this.idQueue.push(record.id)
       this.idTimes.push(now)
     }
+    if (unheld) this.empty(this.messages.length - 1)
     return { topic: this.name, sequence, duplicate: false }
   }
 
@@ -146,12 +209,38 @@ export class TopicLog {
     }
   }
 
+  /** Removes the oldest message (the head is never an emptied slot), telling the groups. */
   private removeFirst(): void {
-    const record = this.messages.shift() as OutgoingRecord
-    this.times.shift()
-    const sequence = this.firstSequence++
+    const record = this.shift() as OutgoingRecord
+    const sequence = this.firstSequence - 1
+    this.count--
     this.bytes -= record.payload.byteLength
     for (const listener of this.listeners) listener.removed(sequence)
+    this.trim()
+  }
+
+  /**
+   * Interest retention removes the message in slot `index`: no group holds it, so none is told. Its record is
+   * garbage at once; its slot leaves once it is the oldest.
+   */
+  private empty(index: number): void {
+    const record = this.messages.at(index) as OutgoingRecord
+    this.messages.set(index, undefined)
+    this.count--
+    this.bytes -= record.payload.byteLength
+    if (index === 0) this.trim()
+  }
+
+  /** Drops the emptied slots at the head. */
+  private trim(): void {
+    while (this.messages.length > 0 && this.messages.peek() === undefined) this.shift()
+  }
+
+  private shift(): OutgoingRecord | undefined {
+    this.firstSequence++
+    this.times.shift()
+    if (this.interest) this.holders.shift()
+    return this.messages.shift()
   }
 
   private pruneIds(now: number): void {
