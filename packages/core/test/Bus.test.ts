@@ -1,5 +1,5 @@
 import { describe, expect } from "@effect/vitest"
-import { Cause, Duration, Effect, Exit, Fiber, Schedule, Schema, Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Logger, Schedule, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Bus, DeadLetter, Errors, type Message, StartPosition, Topic, type Transport } from "../src/index.ts"
 import {
@@ -667,6 +667,27 @@ describe("Bus.consume", () => {
       yield* nothingLeft(bus, jobs, "audit")
       const letters = yield* readAll(transport, jobs.deadLetter)
       expect(letters.map((letter) => letter.headers[DeadLetter.Headers.group]).sort()).toEqual(["audit", "billing"])
+    }))
+
+  test("when a dead letter cannot be stored, the message stays with the broker and the log line says why", () =>
+    Effect.gen(function* () {
+      const { transport, bus } = yield* setup()
+      // The dead-letter topic is full and refuses new messages.
+      yield* transport.ensureTopic({ name: jobs.deadLetter, maxMessages: 1, discard: "new" })
+      yield* transport.publish([{ topic: jobs.deadLetter, id: "filler", headers: {}, payload: encoder.encode("x") }])
+      const lines: Array<string> = []
+      yield* bus
+        .consume(jobs, { group: "g", maxAttempts: 1 }, () => Effect.fail(new Error("always fails")))
+        .pipe(Effect.provide(Logger.layer([Logger.make((entry) => lines.push(String(entry.message)))])))
+      yield* bus.publish(jobs, { n: 1 }, { id: "job-1" })
+      yield* eventually("the dead letter to be tried", () =>
+        lines.some((line) => line.startsWith("cannot dead-letter"))
+      )
+      expect(lines.find((line) => line.startsWith("cannot dead-letter"))).toMatch(
+        /^cannot dead-letter message job-1 of jobs \(TopicFull: topic "jobs\.dead-letter" is full.*\); it is handed back/
+      )
+      const lag = yield* bus.lag(jobs, "g")
+      expect(lag.pending + lag.inFlight, "the message is still the group's").toBe(1)
     }))
 
   test("a message whose dead letter cannot be stored is not lost: it is dead-lettered once the broker accepts it", () =>

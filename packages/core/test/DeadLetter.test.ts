@@ -28,7 +28,8 @@ describe("DeadLetter", () => {
         attempts: 1,
         deliveries: 1,
         group: "billing",
-        at: new Date(3_600_000)
+        at: new Date(3_600_000),
+        droppedHeaders: 0
       })
       expect(DeadLetter.payloadOf(letter, orders)).toEqual(Result.succeed({ orderId: "o-7", total: 70 }))
     }))

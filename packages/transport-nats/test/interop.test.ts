@@ -356,4 +356,35 @@ describe("NATS interoperability: malformed messages from a plain client", () => 
       yield* eventually("the original acknowledged", lagIs(bus, orders, "billing", { pending: 0, inFlight: 0 }))
       expect(logs.some((line) => line.startsWith("Error: cannot dead-letter"))).toBe(false)
     }))
+
+  test("a malformed message with a long id, a long key and headers Sluice would refuse still reaches the dead letter, which keeps what it can and counts the rest", (logs) =>
+    Effect.gen(function* () {
+      const { bus, js, jsm } = yield* setup
+      const orders = ordersTopic()
+      yield* consumeInto(bus, orders, "billing")
+      const longId = `raw-${"i".repeat(1000)}`
+      const headers = natsHeaders()
+      headers.set("sluice-key", "k".repeat(400))
+      headers.set("x+plus", "a name Sluice refuses")
+      headers.set("x-tab", "a\tvalue")
+      headers.set("x-big", "b".repeat(3500))
+      headers.set("trace-id", "long-trace")
+      yield* Effect.promise(() => js.publish(orders.name, encoder.encode("{not json"), { msgID: longId, headers }))
+
+      yield* eventually(
+        "the dead letter",
+        Effect.map(bus.transport.topicInfo(orders.deadLetter), (info) => info.messages === 1).pipe(
+          Effect.orElseSucceed(() => false)
+        )
+      )
+      const [letter] = yield* readPlain(js, jsm, orders.deadLetter)
+      const idHeader = letter?.headers?.get(DeadLetter.Headers.id) ?? ""
+      expect(idHeader.startsWith("raw-iii")).toBe(true)
+      expect(idHeader).toContain("sha256:")
+      expect(letter?.headers?.get("trace-id")).toBe("long-trace")
+      expect(letter?.headers?.has("sluice-key"), "a key longer than any key").toBe(false)
+      expect(letter?.headers?.get(DeadLetter.Headers.droppedHeaders)).toBe("3")
+      yield* eventually("the original acknowledged", lagIs(bus, orders, "billing", { pending: 0, inFlight: 0 }))
+      expect(logs.some((line) => line.startsWith("Error: cannot dead-letter"))).toBe(false)
+    }))
 })

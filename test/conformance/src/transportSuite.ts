@@ -11,6 +11,7 @@ import type { Transport } from "@sluice/core"
 import type { Effect, Scope } from "effect"
 import { broadcastTests } from "./broadcast.ts"
 import { busTests } from "./bus.ts"
+import { deadLetterTests } from "./deadLetters.ts"
 import { deliveryTests } from "./delivery.ts"
 import { groupTests } from "./groups.ts"
 import { makeHarness } from "./harness.ts"
@@ -61,6 +62,7 @@ export const transportSuite = (
       broadcastTests(h)
       validationTests(h)
       busTests(h)
+      deadLetterTests(h)
       statusTests(h)
     })
     // Not concurrent with the rest: it kills a broker, and takes its time.

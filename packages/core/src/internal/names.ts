@@ -53,16 +53,22 @@ export const validateGroupName = (name: string): Result.Result<string, InvalidNa
 }
 
 /**
- * A key or message id: any printable text of 1 to {@link MAX_KEY_LENGTH} characters. Keys
- * travel in headers, never in subjects, so dots and wildcards are harmless; control characters are not.
+ * A key or message id: any printable text of 1 to {@link MAX_KEY_LENGTH} characters, not starting or ending
+ * with whitespace. Keys travel in headers, never in subjects, so dots and wildcards are harmless; control
+ * characters are not, and NATS trims the whitespace around a header's value.
  */
 export const validateText = (kind: "key" | "message id", value: string): Result.Result<string, InvalidName> => {
   const fail = (reason: string) => Result.fail(new InvalidName({ kind, value, reason }))
   if (value.length === 0) return fail("it is empty")
   if (value.length > MAX_KEY_LENGTH) return fail(`it has ${value.length} characters, more than ${MAX_KEY_LENGTH}`)
   if (CONTROL.test(value)) return fail("it contains a control character (such as CR or LF)")
+  if (value.trim() !== value) return fail(`it ${SURROUNDING_WHITESPACE}`)
   return Result.succeed(value)
 }
+
+/** Why text that travels in a header may not start or end with whitespace. */
+const SURROUNDING_WHITESPACE =
+  "starts or ends with whitespace, which a NATS header (where ids and keys travel) does not keep"
 
 /**
  * Header names the NATS server reads as directives (`Nats-Rollup` purges a stream that allows it,
@@ -77,7 +83,10 @@ const SLUICE_HEADER = /^sluice-/i
 const refusedHeader = (name: string, reason: string): Result.Result<never, InvalidName> =>
   Result.fail(new InvalidName({ kind: "header", value: name, reason }))
 
-/** Header names are tokens, none of them a server directive; header values are printable text without CR or LF. */
+/**
+ * Header names are tokens, none of them a server directive; header values are printable text without CR or
+ * LF, not starting or ending with whitespace (NATS would trim it: the transports would disagree).
+ */
 export const validateHeaders = (headers: Readonly<Record<string, string>>): Result.Result<void, InvalidName> => {
   for (const name in headers) {
     if (!/^[A-Za-z0-9_.-]+$/.test(name)) return refusedHeader(name, "a header name uses only A-Z a-z 0-9 _ . -")
@@ -86,8 +95,10 @@ export const validateHeaders = (headers: Readonly<Record<string, string>>): Resu
         name,
         "names starting with Nats- are directives to the NATS server, reserved on every transport"
       )
-    if (CONTROL.test(headers[name] as string))
-      return refusedHeader(name, "its value contains a control character (such as CR or LF)")
+    const value = headers[name]
+    if (typeof value !== "string") return refusedHeader(name, "its value is not text")
+    if (CONTROL.test(value)) return refusedHeader(name, "its value contains a control character (such as CR or LF)")
+    if (value.trim() !== value) return refusedHeader(name, `its value ${SURROUNDING_WHITESPACE}`)
   }
   return Result.succeed(undefined)
 }

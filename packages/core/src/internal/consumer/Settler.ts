@@ -118,7 +118,10 @@ export class Settler {
         yield* Effect.logWarning(`dead-lettered message ${delivery.id} of ${topic}: ${reason}`)
         yield* acked
       } else {
-        yield* Effect.logError(`cannot dead-letter message ${delivery.id} of ${topic}; it will be redelivered`)
+        const why = describeFailure(stored.cause)
+        yield* Effect.logError(
+          `cannot dead-letter message ${delivery.id} of ${topic} (${why}); it is handed back and dead-lettered when it fails again: ${reason}`
+        )
         yield* redelivered
       }
     })
