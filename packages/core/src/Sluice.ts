@@ -12,13 +12,14 @@
  *
  * It runs the same engine as the Effect face; every rejection is one of the typed errors of `errors.ts`.
  */
-import { Cause, type Duration, Effect, Exit, Fiber, Layer, ManagedRuntime, Scope, Stream } from "effect"
+import { Cause, Context, type Duration, Effect, Exit, Fiber, Layer, ManagedRuntime, Scope, Stream } from "effect"
 import * as Bus from "./Bus.ts"
 import type { ConsumeOptions } from "./Consumer.ts"
 import { TransportUnavailable } from "./errors.ts"
 import { firstProblem, invalid, object } from "./internal/options.ts"
 import { PromiseSubscription } from "./internal/PromiseSubscription.ts"
-import { run, toPromiseMessage } from "./internal/promises.ts"
+import { type Runner, runnerOf, toPromiseMessage } from "./internal/promises.ts"
+import * as Logging from "./Logging.ts"
 import * as MemoryTransport from "./MemoryTransport.ts"
 import type { Message as EffectMessage } from "./Message.ts"
 import type { Topic } from "./Topic.ts"
@@ -74,8 +75,11 @@ export interface Subscription<A> extends AsyncIterable<Message<A>> {
   close(): Promise<void>
 }
 
-/** Options of {@link connect}. */
-export interface ConnectOptions extends Bus.BusOptions {
+/**
+ * Options of {@link connect}: the transport, the Bus's options, and where Sluice's log lines go (`logLevel`,
+ * default `"info"`, `"none"` for silence; `logger`, default one line each on the console; see `Logging`).
+ */
+export interface ConnectOptions extends Bus.BusOptions, Logging.Options {
   /** The transport; the embedded memory broker when absent. */
   readonly transport?: Layer.Layer<TransportService, unknown>
 }
@@ -143,13 +147,22 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
           "transport",
           options.transport,
           "a Layer of the TransportService (MemoryTransport.layer(), NatsTransport.layer(...))"
-        )
+        ),
+    Logging.validate(options)
   )
   if (problem !== undefined) throw problem
-  const { transport = MemoryTransport.layer(), ...busOptions } = options
-  const runtime = ManagedRuntime.make(Bus.layer(busOptions).pipe(Layer.provide(transport)))
-  const bus = await runtime.runPromise(Effect.service(Bus.Bus))
-  const status = await followStatus(bus)
+  const { transport = MemoryTransport.layer(), logLevel, logger, ...busOptions } = options
+  // The transport is built in the logging's context, so that its own fibers log where the client's do.
+  const logging = Logging.layer({
+    ...(logLevel === undefined ? {} : { logLevel }),
+    ...(logger === undefined ? {} : { logger })
+  })
+  const runtime = ManagedRuntime.make(Bus.layer(busOptions).pipe(Layer.provide(transport), Layer.provideMerge(logging)))
+  const context = await runtime.context()
+  const bus = Context.get(context, Bus.Bus)
+  const runner = runnerOf(context)
+  const { run } = runner
+  const status = await followStatus(bus, runner)
   const consumers = new Set<ConsumerHandle>()
   const subscriptions = new Set<{ close(): Promise<void> }>()
   let closed = false
@@ -172,7 +185,7 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
           bus.consume(topic, consumeOptions, (message) =>
             Effect.tryPromise({
               // Interrupting the handler's fiber (timeout, stop timeout) aborts the signal.
-              try: async (signal) => handler(toPromiseMessage(message), signal),
+              try: async (signal) => handler(toPromiseMessage(message, runner), signal),
               catch: (error) => error
             })
           )
@@ -205,8 +218,9 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
       throw Cause.squash(opened.cause)
     }
     const subscription: PromiseSubscription<A> = new PromiseSubscription(
-      Stream.map(opened.value, toPromiseMessage),
+      Stream.map(opened.value, (message) => toPromiseMessage(message, runner)),
       scope,
+      runner,
       () => subscriptions.delete(subscription)
     )
     subscriptions.add(subscription)
@@ -249,7 +263,7 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
  * The status of a client's connection, followed from the Bus's status stream, and its listeners. Once the
  * client closed, it is "closed", whatever the transport (one the client does not own may live on).
  */
-const followStatus = async (bus: Bus.BusShape) => {
+const followStatus = async (bus: Bus.BusShape, { context, run }: Runner) => {
   let current: TransportStatus | undefined
   const listeners = new Set<(status: TransportStatus) => void>()
   const known = Promise.withResolvers<void>()
@@ -262,10 +276,12 @@ const followStatus = async (bus: Bus.BusShape) => {
       try {
         listener(status)
       } catch (error) {
-        Effect.runFork(Effect.logError("a status listener threw", error))
+        Effect.runForkWith(context)(Effect.logError("a status listener threw", Cause.die(error)))
       }
   }
-  const fiber = Effect.runFork(Stream.runForEach(bus.status, (status) => Effect.sync(() => update(status))))
+  const fiber = Effect.runForkWith(context)(
+    Stream.runForEach(bus.status, (status) => Effect.sync(() => update(status)))
+  )
   // The stream gives the current status first; should it end without one, the transport is gone.
   fiber.addObserver(() => known.resolve())
   await known.promise
