@@ -3,6 +3,7 @@
  *
  * ```ts
  * const sluice = await Sluice.connect()                 // the embedded memory broker
+ * sluice.closeOnSignals()                               // at SIGTERM or SIGINT: close gracefully, then end
  * await sluice.publish(orders, { id: "o-1", total: 5 })
  * const consumer = await sluice.consume(orders, { group: "billing" }, async (message) => { ... })
  * for await (const message of await sluice.subscribe(orders, { group: "audit" })) { ...; await message.ack() }
@@ -19,6 +20,7 @@ import { TransportUnavailable } from "./errors.ts"
 import { firstProblem, invalid, object } from "./internal/options.ts"
 import { PromiseSubscription } from "./internal/PromiseSubscription.ts"
 import { type Runner, runnerOf, toPromiseMessage } from "./internal/promises.ts"
+import { defaultSignals, signalsProblem, type Trap, trapSignals } from "./internal/signals.ts"
 import * as Logging from "./Logging.ts"
 import * as MemoryTransport from "./MemoryTransport.ts"
 import type { Message as EffectMessage } from "./Message.ts"
@@ -132,9 +134,28 @@ export interface Client {
   /**
    * Closes every subscription (their loops and Observables complete, unsettled messages go back at once),
    * stops every consumer gracefully (running handlers get `stopTimeout` to finish, then their signal aborts),
-   * then closes the transport. Afterwards every method rejects with `TransportUnavailable`.
+   * then closes the transport. Afterwards every method rejects with `TransportUnavailable`. Calls during a
+   * close wait for it.
    */
   close(): Promise<void>
+  /**
+   * Shuts down gracefully at the first of `signals` (default `["SIGTERM", "SIGINT"]`): `close` (running
+   * handlers finish within `stopTimeout` and are acknowledged, what was not started goes back to the broker
+   * at once, the transport closes), then the process ends as the signal would have made it end: the handlers
+   * go and the signal is raised again, so that its parent sees it killed by that signal, unless other
+   * listeners of the signal remain, which then decide, as they would have without Sluice. A second signal
+   * during the close ends the process at once. Each step is logged.
+   *
+   * Returns the function that uninstalls the handlers; they go by themselves once the client closed.
+   *
+   * ```ts
+   * const sluice = await Sluice.connect(NatsTransport.nats({ servers }))
+   * sluice.closeOnSignals()
+   * ```
+   *
+   * @throws {InvalidConfig} when `signals` is not a non-empty list of signals a process can trap.
+   */
+  closeOnSignals(signals?: ReadonlyArray<NodeJS.Signals>): () => void
 }
 
 /** Connects to a broker: the embedded memory broker unless `options.transport` is given. */
@@ -166,6 +187,9 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
   const consumers = new Set<ConsumerHandle>()
   const subscriptions = new Set<{ close(): Promise<void> }>()
   let closed = false
+  let closing: Promise<void> | undefined
+  /** The traps of `closeOnSignals`; those that caught no signal go once the client closed. */
+  const traps = new Set<Trap>()
   /** Fails once the client is closed: its transport is gone. */
   const ensureOpen = (operation: string) =>
     Effect.suspend(() =>
@@ -209,6 +233,19 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
     return handle
   }
 
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      closed = true
+      await Promise.all([...subscriptions].map((subscription) => subscription.close()))
+      await Promise.all([...consumers].map((consumer) => consumer.stop()))
+      await runtime.dispose()
+      await status.close()
+      for (const trap of traps) if (trap.caught === undefined) trap.uninstall()
+      traps.clear()
+    })()
+    return closing
+  }
+
   const subscribe = async <A>(topic: Topic<A>, subscribeOptions?: Bus.SubscribeOptions): Promise<Subscription<A>> => {
     await run(ensureOpen("subscribe"))
     const scope = await run(Scope.make())
@@ -248,13 +285,30 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
       run(Effect.andThen(ensureOpen("updateGroup"), bus.updateGroup(topic, group, groupOptions))),
     lag: (topic, group) => run(Effect.andThen(ensureOpen("lag"), bus.lag(topic, group))),
     topicInfo: (topic) => run(Effect.andThen(ensureOpen("topicInfo"), bus.topicInfo(topic))),
-    close: async () => {
-      if (closed) return
-      closed = true
-      await Promise.all([...subscriptions].map((subscription) => subscription.close()))
-      await Promise.all([...consumers].map((consumer) => consumer.stop()))
-      await runtime.dispose()
-      await status.close()
+    close,
+    closeOnSignals: (signals = defaultSignals) => {
+      const problem = signalsProblem(signals)
+      if (problem !== undefined) throw problem
+      const trap = trapSignals(
+        signals,
+        (signal) =>
+          close().catch((error: unknown) =>
+            run(Effect.logError(`closing on ${signal} failed; ending the process as ${signal} would`, Cause.die(error)))
+          ),
+        (signal, which) =>
+          void run(
+            which === "first"
+              ? Effect.logInfo(
+                  `${signal}: closing gracefully, then ending the process (another ${signal} ends it at once)`
+                )
+              : Effect.logWarning(`${signal} again: ending the process at once, before the close finished`)
+          )
+      )
+      traps.add(trap)
+      return () => {
+        traps.delete(trap)
+        trap.uninstall()
+      }
     }
   }
 }
