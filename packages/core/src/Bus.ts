@@ -202,7 +202,7 @@ export const make = (transport: Transport, options: BusOptions = {}): BusShape =
           return batch
         }),
         Stream.mapEffect((delivery) =>
-          Effect.flatMap(historyOf(delivery), (history) => {
+          Effect.flatMap(historyOf(delivery, subscribeOptions.group), (history) => {
             // Still on its way when the subscription closed: it went back already, nobody can settle it.
             if (closed) return Effect.succeed(undefined)
             const message = decode(topic, delivery, history.failures + 1)

@@ -3,6 +3,7 @@
  *
  * ```ts
  * const sluice = await Sluice.connect()                 // the embedded memory broker
+ * sluice.closeOnSignals()                               // at SIGTERM or SIGINT: close gracefully, then end
  * await sluice.publish(orders, { id: "o-1", total: 5 })
  * const consumer = await sluice.consume(orders, { group: "billing" }, async (message) => { ... })
  * for await (const message of await sluice.subscribe(orders, { group: "audit" })) { ...; await message.ack() }
@@ -12,13 +13,15 @@
  *
  * It runs the same engine as the Effect face; every rejection is one of the typed errors of `errors.ts`.
  */
-import { Cause, type Duration, Effect, Exit, Fiber, Layer, ManagedRuntime, Scope, Stream } from "effect"
+import { Cause, Context, type Duration, Effect, Exit, Fiber, Layer, ManagedRuntime, Scope, Stream } from "effect"
 import * as Bus from "./Bus.ts"
 import type { ConsumeOptions } from "./Consumer.ts"
 import { TransportUnavailable } from "./errors.ts"
 import { firstProblem, invalid, object } from "./internal/options.ts"
 import { PromiseSubscription } from "./internal/PromiseSubscription.ts"
-import { run, toPromiseMessage } from "./internal/promises.ts"
+import { type Runner, runnerOf, toPromiseMessage } from "./internal/promises.ts"
+import { defaultSignals, signalsProblem, type Trap, trapSignals } from "./internal/signals.ts"
+import * as Logging from "./Logging.ts"
 import * as MemoryTransport from "./MemoryTransport.ts"
 import type { Message as EffectMessage } from "./Message.ts"
 import type { Topic } from "./Topic.ts"
@@ -74,8 +77,11 @@ export interface Subscription<A> extends AsyncIterable<Message<A>> {
   close(): Promise<void>
 }
 
-/** Options of {@link connect}. */
-export interface ConnectOptions extends Bus.BusOptions {
+/**
+ * Options of {@link connect}: the transport, the Bus's options, and where Sluice's log lines go (`logLevel`,
+ * default `"info"`, `"none"` for silence; `logger`, default one line each on the console; see `Logging`).
+ */
+export interface ConnectOptions extends Bus.BusOptions, Logging.Options {
   /** The transport; the embedded memory broker when absent. */
   readonly transport?: Layer.Layer<TransportService, unknown>
 }
@@ -128,9 +134,28 @@ export interface Client {
   /**
    * Closes every subscription (their loops and Observables complete, unsettled messages go back at once),
    * stops every consumer gracefully (running handlers get `stopTimeout` to finish, then their signal aborts),
-   * then closes the transport. Afterwards every method rejects with `TransportUnavailable`.
+   * then closes the transport. Afterwards every method rejects with `TransportUnavailable`. Calls during a
+   * close wait for it.
    */
   close(): Promise<void>
+  /**
+   * Shuts down gracefully at the first of `signals` (default `["SIGTERM", "SIGINT"]`): `close` (running
+   * handlers finish within `stopTimeout` and are acknowledged, what was not started goes back to the broker
+   * at once, the transport closes), then the process ends as the signal would have made it end: the handlers
+   * go and the signal is raised again, so that its parent sees it killed by that signal, unless other
+   * listeners of the signal remain, which then decide, as they would have without Sluice. A second signal
+   * during the close ends the process at once. Each step is logged.
+   *
+   * Returns the function that uninstalls the handlers; they go by themselves once the client closed.
+   *
+   * ```ts
+   * const sluice = await Sluice.connect(NatsTransport.nats({ servers }))
+   * sluice.closeOnSignals()
+   * ```
+   *
+   * @throws {InvalidConfig} when `signals` is not a non-empty list of signals a process can trap.
+   */
+  closeOnSignals(signals?: ReadonlyArray<NodeJS.Signals>): () => void
 }
 
 /** Connects to a broker: the embedded memory broker unless `options.transport` is given. */
@@ -143,16 +168,28 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
           "transport",
           options.transport,
           "a Layer of the TransportService (MemoryTransport.layer(), NatsTransport.layer(...))"
-        )
+        ),
+    Logging.validate(options)
   )
   if (problem !== undefined) throw problem
-  const { transport = MemoryTransport.layer(), ...busOptions } = options
-  const runtime = ManagedRuntime.make(Bus.layer(busOptions).pipe(Layer.provide(transport)))
-  const bus = await runtime.runPromise(Effect.service(Bus.Bus))
-  const status = await followStatus(bus)
+  const { transport = MemoryTransport.layer(), logLevel, logger, ...busOptions } = options
+  // The transport is built in the logging's context, so that its own fibers log where the client's do.
+  const logging = Logging.layer({
+    ...(logLevel === undefined ? {} : { logLevel }),
+    ...(logger === undefined ? {} : { logger })
+  })
+  const runtime = ManagedRuntime.make(Bus.layer(busOptions).pipe(Layer.provide(transport), Layer.provideMerge(logging)))
+  const context = await runtime.context()
+  const bus = Context.get(context, Bus.Bus)
+  const runner = runnerOf(context)
+  const { run } = runner
+  const status = await followStatus(bus, runner)
   const consumers = new Set<ConsumerHandle>()
   const subscriptions = new Set<{ close(): Promise<void> }>()
   let closed = false
+  let closing: Promise<void> | undefined
+  /** The traps of `closeOnSignals`; those that caught no signal go once the client closed. */
+  const traps = new Set<Trap>()
   /** Fails once the client is closed: its transport is gone. */
   const ensureOpen = (operation: string) =>
     Effect.suspend(() =>
@@ -172,7 +209,7 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
           bus.consume(topic, consumeOptions, (message) =>
             Effect.tryPromise({
               // Interrupting the handler's fiber (timeout, stop timeout) aborts the signal.
-              try: async (signal) => handler(toPromiseMessage(message), signal),
+              try: async (signal) => handler(toPromiseMessage(message, runner), signal),
               catch: (error) => error
             })
           )
@@ -196,6 +233,19 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
     return handle
   }
 
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      closed = true
+      await Promise.all([...subscriptions].map((subscription) => subscription.close()))
+      await Promise.all([...consumers].map((consumer) => consumer.stop()))
+      await runtime.dispose()
+      await status.close()
+      for (const trap of traps) if (trap.caught === undefined) trap.uninstall()
+      traps.clear()
+    })()
+    return closing
+  }
+
   const subscribe = async <A>(topic: Topic<A>, subscribeOptions?: Bus.SubscribeOptions): Promise<Subscription<A>> => {
     await run(ensureOpen("subscribe"))
     const scope = await run(Scope.make())
@@ -205,8 +255,9 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
       throw Cause.squash(opened.cause)
     }
     const subscription: PromiseSubscription<A> = new PromiseSubscription(
-      Stream.map(opened.value, toPromiseMessage),
+      Stream.map(opened.value, (message) => toPromiseMessage(message, runner)),
       scope,
+      runner,
       () => subscriptions.delete(subscription)
     )
     subscriptions.add(subscription)
@@ -234,13 +285,30 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
       run(Effect.andThen(ensureOpen("updateGroup"), bus.updateGroup(topic, group, groupOptions))),
     lag: (topic, group) => run(Effect.andThen(ensureOpen("lag"), bus.lag(topic, group))),
     topicInfo: (topic) => run(Effect.andThen(ensureOpen("topicInfo"), bus.topicInfo(topic))),
-    close: async () => {
-      if (closed) return
-      closed = true
-      await Promise.all([...subscriptions].map((subscription) => subscription.close()))
-      await Promise.all([...consumers].map((consumer) => consumer.stop()))
-      await runtime.dispose()
-      await status.close()
+    close,
+    closeOnSignals: (signals = defaultSignals) => {
+      const problem = signalsProblem(signals)
+      if (problem !== undefined) throw problem
+      const trap = trapSignals(
+        signals,
+        (signal) =>
+          close().catch((error: unknown) =>
+            run(Effect.logError(`closing on ${signal} failed; ending the process as ${signal} would`, Cause.die(error)))
+          ),
+        (signal, which) =>
+          void run(
+            which === "first"
+              ? Effect.logInfo(
+                  `${signal}: closing gracefully, then ending the process (another ${signal} ends it at once)`
+                )
+              : Effect.logWarning(`${signal} again: ending the process at once, before the close finished`)
+          )
+      )
+      traps.add(trap)
+      return () => {
+        traps.delete(trap)
+        trap.uninstall()
+      }
     }
   }
 }
@@ -249,7 +317,7 @@ export const connect = async (options: ConnectOptions = {}): Promise<Client> => 
  * The status of a client's connection, followed from the Bus's status stream, and its listeners. Once the
  * client closed, it is "closed", whatever the transport (one the client does not own may live on).
  */
-const followStatus = async (bus: Bus.BusShape) => {
+const followStatus = async (bus: Bus.BusShape, { context, run }: Runner) => {
   let current: TransportStatus | undefined
   const listeners = new Set<(status: TransportStatus) => void>()
   const known = Promise.withResolvers<void>()
@@ -262,10 +330,12 @@ const followStatus = async (bus: Bus.BusShape) => {
       try {
         listener(status)
       } catch (error) {
-        Effect.runFork(Effect.logError("a status listener threw", error))
+        Effect.runForkWith(context)(Effect.logError("a status listener threw", Cause.die(error)))
       }
   }
-  const fiber = Effect.runFork(Stream.runForEach(bus.status, (status) => Effect.sync(() => update(status))))
+  const fiber = Effect.runForkWith(context)(
+    Stream.runForEach(bus.status, (status) => Effect.sync(() => update(status)))
+  )
   // The stream gives the current status first; should it end without one, the transport is gone.
   fiber.addObserver(() => known.resolve())
   await known.promise

@@ -13,10 +13,13 @@ import {
   durations,
   firstProblem,
   flag,
+  func,
   invalid,
   object,
   oneOf,
-  type Problem
+  type Problem,
+  secret,
+  text
 } from "./internal/options.ts"
 import type { StartPosition } from "./StartPosition.ts"
 import type {
@@ -67,9 +70,7 @@ export const topicConfig = (config: TopicConfig): Result.Result<void, InvalidCon
       oneOf("discard", config.discard, ["old", "new"]),
       oneOf("retention", config.retention, ["limits", "interest"]),
       duration("dedupWindow", config.dedupWindow),
-      config.replicas !== undefined && config.replicas > MAX_REPLICAS
-        ? invalid("replicas", config.replicas, `a whole number from 1 to ${MAX_REPLICAS}`)
-        : count("replicas", config.replicas)
+      count("replicas", config.replicas, 1, MAX_REPLICAS)
     )
   )
 
@@ -85,15 +86,82 @@ export const subscription = (options: SubscriptionOptions): Result.Result<void, 
     )
   )
 
+// ---------------------------------------------------------------------------
+// A transport's own options
+
 /**
- * A transport's own duration option, where given: a duration above zero (or zero too, with `zero`), finite
- * (or `"Infinity"` too, with `infinite`), as the port's durations are checked.
+ * The rule of one of a transport's own options: the problem with `value`, an `InvalidConfig` naming `option`
+ * and the value, or `undefined` when it is acceptable. An absent option (`undefined`) is always acceptable:
+ * its default applies.
  */
-export const durationOption = (
-  option: string,
+export type OptionRule = (option: string, value: unknown) => InvalidConfig | undefined
+
+/** A whole number of at least `min` (default 1), and at most `max` where given. */
+export const countRule =
+  (range: { readonly min?: number; readonly max?: number } = {}): OptionRule =>
+  (option, value) =>
+    count(option, value, range.min ?? 1, range.max)
+
+/** A duration above zero (or zero too, with `zero`), finite (or `"Infinity"` too, with `infinite`), as the port's are. */
+export const durationRule =
+  (rule: { readonly zero?: boolean; readonly infinite?: boolean } = {}): OptionRule =>
+  (option, value) =>
+    duration(option, value, rule)
+
+/** One of `choices`. */
+export const choiceRule =
+  (choices: ReadonlyArray<string>): OptionRule =>
+  (option, value) =>
+    oneOf(option, value, choices)
+
+/**
+ * A text that is not empty, matching `pattern` where given (`expected` then says what it must be). The value
+ * is shown in the error: check a secret with {@link secretRule}.
+ */
+export const textRule =
+  (pattern?: RegExp, expected?: string): OptionRule =>
+  (option, value) =>
+    text(option, value, pattern, expected)
+
+/** A secret (a password, a token, a key): a text that is not empty. The error names its kind, never the value. */
+export const secretRule: OptionRule = secret
+
+/** True or false. */
+export const flagRule: OptionRule = flag
+
+/** A function. */
+export const functionRule: OptionRule = func
+
+/** A value `rule` accepts, or a non-empty list of them (each named `option[i]`); `expected` says what it must be. */
+export const oneOrListRule =
+  (rule: OptionRule, expected: string): OptionRule =>
+  (option, value) => {
+    if (value === undefined) return undefined
+    if (!Array.isArray(value)) return rule(option, value) === undefined ? undefined : invalid(option, value, expected)
+    if (value.length === 0) return invalid(option, value, expected)
+    return firstProblem(...value.map((item, i) => rule(`${option}[${i}]`, item)))
+  }
+
+/** An object, each field of it following its rule, named `option.field`. */
+export const objectRule =
+  (rules: Readonly<Record<string, OptionRule>>): OptionRule =>
+  (option, value) =>
+    object(option, value) ?? fieldsProblem(`${option}.`, value, rules)
+
+const fieldsProblem = (prefix: string, value: unknown, rules: Readonly<Record<string, OptionRule>>): Problem => {
+  if (value === undefined) return undefined
+  const fields = value as Readonly<Record<string, unknown>>
+  return firstProblem(...Object.entries(rules).map(([field, rule]) => rule(`${prefix}${field}`, fields[field])))
+}
+
+/**
+ * A transport's options, before it connects: an object (or absent) whose fields follow their `rules`. Fails
+ * with the first problem, an `InvalidConfig` naming the option and the value.
+ */
+export const options = (
   value: unknown,
-  rule: { readonly zero?: boolean; readonly infinite?: boolean } = {}
-): Result.Result<void, InvalidConfig> => resultOf(duration(option, value, rule))
+  rules: Readonly<Record<string, OptionRule>>
+): Result.Result<void, InvalidConfig> => resultOf(object("options", value) ?? fieldsProblem("", value, rules))
 
 /** The options of an update: an object, or absent, whose `allowDiscard` is true or false. */
 export const updateOptions = (options: UpdateTopicOptions | undefined): Result.Result<void, InvalidConfig> =>

@@ -20,11 +20,17 @@ import type { Client, Message, Subscription } from "./Sluice.ts"
 import type { Topic } from "./Topic.ts"
 import type { PublishReceipt } from "./Transport.ts"
 
-/** The messages of a subscription, run without a Promise per message where it is the client's own. */
-const streamOf = <A>(subscription: Subscription<A>): Stream.Stream<Message<A>, unknown> =>
-  subscription instanceof PromiseSubscription
-    ? subscription.stream
-    : Stream.fromAsyncIterable(subscription, (error) => error)
+/**
+ * Runs the messages of a subscription into `emit`: without a Promise per message, in its client's context,
+ * where it is the client's own.
+ */
+const runMessages = <A>(subscription: Subscription<A>, emit: (message: Message<A>) => void) => {
+  const run = (stream: Stream.Stream<Message<A>, unknown>) =>
+    Stream.runForEach(stream, (message) => Effect.sync(() => emit(message)))
+  return subscription instanceof PromiseSubscription
+    ? Effect.runForkWith(subscription.runner.context)(run(subscription.stream))
+    : Effect.runFork(run(Stream.fromAsyncIterable(subscription, (error) => error)))
+}
 
 /**
  * Opens a subscription to `topic` and resolves, once it exists, with its messages as an Observable. Its first
@@ -48,9 +54,7 @@ export const messages = async <A>(
       (open) => {
         subscription = open
         if (unsubscribed) return void open.close()
-        const fiber = Effect.runFork(
-          Stream.runForEach(streamOf(open), (message) => Effect.sync(() => subscriber.next(message)))
-        )
+        const fiber = runMessages(open, (message) => subscriber.next(message))
         fiber.addObserver((exit) => {
           if (Exit.isSuccess(exit)) subscriber.complete()
           else if (!Cause.hasInterruptsOnly(exit.cause)) subscriber.error(Cause.squash(exit.cause))

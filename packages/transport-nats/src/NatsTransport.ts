@@ -52,6 +52,7 @@ import {
   unavailable
 } from "./internal/errors.ts"
 import { streamName } from "./internal/names.ts"
+import { checkOptions } from "./internal/options.ts"
 import { pullSettingsOf } from "./internal/pullSettings.ts"
 import { wireHeaderBytes, wireHeadersOf } from "./internal/records.ts"
 import { Lingering, Subscriber, type SubscriberContext } from "./internal/Subscriber.ts"
@@ -63,7 +64,7 @@ export interface NatsTransportOptions extends ConnectionSettings {
   readonly connection?: NatsConnection
   /** Where streams keep messages: `"file"` (default, survives a server restart) or `"memory"`. */
   readonly storage?: Storage
-  /** Copies of each stream when a topic does not say (`TopicConfig.replicas`), a count. Default 1. */
+  /** Copies of each stream when a topic does not say (`TopicConfig.replicas`), a count from 1 to 5. Default 1. */
   readonly replicas?: number
   /**
    * How long a publish waits for its confirmation (found out within a tenth of it more), and an API call
@@ -93,7 +94,8 @@ export interface NatsTransportOptions extends ConnectionSettings {
   /**
    * The KV bucket that keeps what became of each redelivered message's earlier deliveries (how many failed,
    * how many a stopping consumer handed back), so that a restart does not spend a message's attempts.
-   * Created on first use, with the transport's `replicas`. Default `"sluice_delivery_history"`.
+   * Created on first use, with the transport's `replicas`. A name of letters, digits, `_` and `-`. Default
+   * `"sluice_delivery_history"`.
    */
   readonly historyBucket?: string
   /**
@@ -130,7 +132,10 @@ export const features: Transport.TransportFeatures = {
 
 /**
  * Connects to NATS (or uses `options.connection`) for as long as the scope lasts. Fails with `InvalidConfig`,
- * before connecting, when the pull settings are ones the server would refuse, and when the connection lacks
+ * before connecting, naming the option and the value, when an option is of the wrong kind or out of range
+ * (`replicas` from 1 to 5, `storage` "file" or "memory", counts whole and at least 1, durations above zero
+ * and finite but `disconnectTimeout`, which may be "Infinity", `historyBucket` a KV bucket name), when the
+ * pull settings are ones the server would refuse (a `heartbeat` above half of `pullExpires`), and when the connection lacks
  * an internal of the client that the transport uses (a connection of another client than the one Sluice
  * supports; the error names both); with `AuthenticationFailed` when the server refuses the credentials; with
  * `TransportUnavailable` when no server could be reached.
@@ -139,10 +144,8 @@ export const make = (
   options: NatsTransportOptions = {}
 ): Effect.Effect<Transport.Transport, Errors.ConnectError, Scope.Scope> =>
   Effect.gen(function* () {
+    yield* Effect.fromResult(checkOptions(options))
     const pull = yield* Effect.fromResult(pullSettingsOf(options))
-    yield* Effect.fromResult(
-      TransportChecks.durationOption("disconnectTimeout", options.disconnectTimeout, { infinite: true })
-    )
     const redact = redactorOf(options)
     const target = yield* Effect.fromResult(targetOf(options))
     const nc =

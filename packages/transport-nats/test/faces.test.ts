@@ -3,7 +3,7 @@
  * `subscribe` resolves, leaving a loop hands back what it took without an ack wait, and the client's `close`
  * completes every loop and Observable (the memory broker's own tests check the same there).
  */
-import { Sluice, Topic } from "@sluice/core"
+import { type Logging, Sluice, Topic } from "@sluice/core"
 import { messages } from "@sluice/core/rx"
 import { Schema } from "effect"
 import { firstValueFrom, lastValueFrom, take, toArray } from "rxjs"
@@ -98,5 +98,36 @@ describe("the Promise and RxJS faces on NATS", () => {
     } finally {
       await sluice.close()
     }
+  })
+
+  it("the transport's own log lines go to the client's logger, with their fields, and logLevel none silences them", async () => {
+    const entries: Array<Logging.Entry> = []
+    const notes = noteTopic()
+    for (const options of [
+      { logger: (entry: Logging.Entry) => entries.push(entry) },
+      { logLevel: "none" as const, logger: (entry: Logging.Entry) => entries.push(entry) }
+    ]) {
+      const sluice = await Sluice.connect({ ...NatsTransport.nats(server.connectTarget), ...options })
+      try {
+        // A member with a larger maxInFlight than the group was created for raises the group's bound, and says so.
+        const member = await sluice.consume(
+          notes,
+          { group: "raise", maxInFlight: 10 * (entries.length + 1) },
+          () => undefined
+        )
+        const larger = await sluice.consume(
+          notes,
+          { group: "raise", maxInFlight: 20 * (entries.length + 1) },
+          () => undefined
+        )
+        await member.stop()
+        await larger.stop()
+      } finally {
+        await sluice.close()
+      }
+    }
+    expect(entries).toMatchObject([
+      { level: "info", fields: { topic: notes.name, group: "raise", setting: "max_ack_pending" } }
+    ])
   })
 })

@@ -6,11 +6,13 @@
 import { Exit, Scope, Stream } from "effect"
 import type { TransportError } from "../errors.ts"
 import type { Message, Subscription } from "../Sluice.ts"
-import { run } from "./promises.ts"
+import type { Runner } from "./promises.ts"
 
 export class PromiseSubscription<A> implements Subscription<A> {
   /** Its messages, as the Promise face gives them; for the RxJS face, which runs them without a Promise each. */
   readonly stream: Stream.Stream<Message<A>, TransportError>
+  /** Runs its stream and its close in its client's context. */
+  readonly runner: Runner
   readonly #scope: Scope.Closeable
   readonly #onClose: () => void
   #closing: Promise<void> | undefined
@@ -19,19 +21,25 @@ export class PromiseSubscription<A> implements Subscription<A> {
    * @param scope Holds the broker subscription: closing it ends the stream.
    * @param onClose Told once the subscription closed.
    */
-  constructor(stream: Stream.Stream<Message<A>, TransportError>, scope: Scope.Closeable, onClose: () => void) {
+  constructor(
+    stream: Stream.Stream<Message<A>, TransportError>,
+    scope: Scope.Closeable,
+    runner: Runner,
+    onClose: () => void
+  ) {
     this.stream = stream
+    this.runner = runner
     this.#scope = scope
     this.#onClose = onClose
   }
 
   close(): Promise<void> {
-    this.#closing ??= run(Scope.close(this.#scope, Exit.void)).then(this.#onClose)
+    this.#closing ??= this.runner.run(Scope.close(this.#scope, Exit.void)).then(this.#onClose)
     return this.#closing
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Message<A>> {
-    const messages = Stream.toAsyncIterable(this.stream)[Symbol.asyncIterator]()
+    const messages = Stream.toAsyncIterableWith(this.stream, this.runner.context)[Symbol.asyncIterator]()
     return {
       next: () => messages.next(),
       // Leaving a loop (`break`, `return`, a throw) closes the subscription; its stream then completes.

@@ -4,6 +4,7 @@
  */
 import { type Duration, Effect, Result } from "effect"
 import type { TransportError } from "../errors.ts"
+import { oneLine } from "../Logging.ts"
 import type { Message } from "../Message.ts"
 import type { Topic } from "../Topic.ts"
 import type { Delivery } from "../Transport.ts"
@@ -84,5 +85,5 @@ export const decode = <A>(topic: Topic<A>, delivery: Delivery, attempt: number):
   const decoded = topic.codec.decode(delivery.payload)
   return Result.isSuccess(decoded)
     ? new ReceivedMessage(delivery, decoded.success, attempt)
-    : `cannot decode the payload: ${decoded.failure}`
+    : `cannot decode the payload: ${oneLine(decoded.failure)}`
 }

@@ -12,6 +12,14 @@ export type Problem = InvalidConfig | undefined
 const show = (value: unknown): string => {
   if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)
   if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return String(value)
+  return kindOf(value)
+}
+
+/** The kind of a value, which a message may show where the value is a secret. */
+const kindOf = (value: unknown): string => {
+  if (typeof value === "string") return value === "" ? "an empty text" : "a text"
+  if (typeof value === "number" || typeof value === "bigint") return "a number"
+  if (typeof value === "boolean") return "true or false"
   if (value === null) return "null"
   if (typeof value === "function") return "a function"
   if (Array.isArray(value)) return "an array"
@@ -22,11 +30,16 @@ const show = (value: unknown): string => {
 export const invalid = (option: string, value: unknown, expected: string): InvalidConfig =>
   new InvalidConfig({ option, reason: `${option} must be ${expected}, not ${show(value)}` })
 
-/** A whole number of at least `min`. */
-export const count = (option: string, value: unknown, min = 1): Problem =>
-  value === undefined || (typeof value === "number" && Number.isSafeInteger(value) && value >= min)
+/** A whole number of at least `min` (and at most `max`, when given). */
+export const count = (option: string, value: unknown, min = 1, max?: number): Problem =>
+  value === undefined ||
+  (typeof value === "number" && Number.isSafeInteger(value) && value >= min && (max === undefined || value <= max))
     ? undefined
-    : invalid(option, value, `a whole number of at least ${min}`)
+    : invalid(
+        option,
+        value,
+        max === undefined ? `a whole number of at least ${min}` : `a whole number from ${min} to ${max}`
+      )
 
 /** What a duration may be: above zero (or zero too), and finite (or `"Infinity"` too). */
 export interface DurationRule {
@@ -63,6 +76,23 @@ export const oneOf = (option: string, value: unknown, choices: ReadonlyArray<str
   value === undefined || choices.includes(value as string)
     ? undefined
     : invalid(option, value, `one of ${choices.map((choice) => JSON.stringify(choice)).join(", ")}`)
+
+/** A text, not empty; matching `pattern` where given, which `expected` then describes. */
+export const text = (
+  option: string,
+  value: unknown,
+  pattern?: RegExp,
+  expected = "a text that is not empty"
+): Problem =>
+  value === undefined || (typeof value === "string" && value !== "" && (pattern === undefined || pattern.test(value)))
+    ? undefined
+    : invalid(option, value, expected)
+
+/** A secret: a text that is not empty. Its problem names the kind of value given, never the value. */
+export const secret = (option: string, value: unknown): Problem =>
+  value === undefined || (typeof value === "string" && value !== "")
+    ? undefined
+    : new InvalidConfig({ option, reason: `${option} must be a text that is not empty, not ${kindOf(value)}` })
 
 /** A function. */
 export const func = (option: string, value: unknown): Problem =>

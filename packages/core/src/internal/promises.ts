@@ -1,16 +1,30 @@
-/** The Promise face's bridge to the engine: running an effect as a Promise, and a message with Promise controls. */
-import { Cause, Effect, Exit } from "effect"
+/**
+ * The Promise face's bridge to the engine: running an effect as a Promise in a client's context (where its log
+ * lines go), and a message with Promise controls.
+ */
+import { Cause, type Context, Effect, Exit } from "effect"
 import type { Message as EffectMessage } from "../Message.ts"
 import type { Message } from "../Sluice.ts"
 
-/** Runs an effect, rejecting with its typed error (not a wrapper). */
-export const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
-  Effect.runPromiseExit(effect).then((exit) =>
-    Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))
-  )
+/** Runs effects in a client's context. */
+export interface Runner {
+  /** The client's context: its logger and log level. */
+  readonly context: Context.Context<never>
+  /** Runs an effect, rejecting with its typed error (not a wrapper). */
+  readonly run: <A, E>(effect: Effect.Effect<A, E>) => Promise<A>
+}
 
-/** The Promise view of a message. */
-export const toPromiseMessage = <A>(message: EffectMessage<A>): Message<A> => ({
+export const runnerOf = (context: Context.Context<never>): Runner => {
+  const runExit = Effect.runPromiseExitWith(context)
+  return {
+    context,
+    run: (effect) =>
+      runExit(effect).then((exit) => (Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))))
+  }
+}
+
+/** The Promise view of a message, whose controls run with `runner`. */
+export const toPromiseMessage = <A>(message: EffectMessage<A>, { run }: Runner): Message<A> => ({
   topic: message.topic,
   payload: message.payload,
   id: message.id,

@@ -9,7 +9,7 @@
  * turn's other commands; a nak waits for the server, so that no pull made after it overtakes it.
  */
 import type { Msg } from "@nats-io/transport-node"
-import type { Errors, Transport } from "@sluice/core"
+import { type Errors, Logging, type Transport } from "@sluice/core"
 import { type Duration, Effect } from "effect"
 import type { AckSubjectInfo } from "./ackSubject.ts"
 import { type DeliveryHistories, NOTHING_RECORDED, type Recorded } from "./DeliveryHistories.ts"
@@ -34,6 +34,8 @@ export interface DeliveryHost {
   /** The delivery no longer counts against the subscriber's in-flight bound. */
   readonly release: (held: Held) => void
   readonly redact: Redactor
+  /** The group of the subscription; `undefined` for a broadcast subscription. */
+  readonly group: string | undefined
 }
 
 const encoder = new TextEncoder()
@@ -143,7 +145,7 @@ export class NatsDelivery implements Transport.Delivery {
         Effect.catch((error) =>
           Effect.logWarning(
             `message ${this.id} of ${this.topic}: ${error.message}; its next delivery counts this one as abandoned`
-          )
+          ).pipe(Effect.annotateLogs(Logging.messageFields(this.topic, this.#host.group, this.id)))
         )
       )
       const sent = Effect.tryPromise({

@@ -87,10 +87,12 @@ export class Subscriber implements DeliveryHost {
   ): Effect.Effect<Stream.Stream<Transport.Delivery, Errors.TransportError>, never, Scope.Scope> {
     return Effect.map(
       Effect.acquireRelease(
-        Effect.map(
-          Queue.unbounded<Transport.Delivery, Errors.TransportError | Cause.Done>(),
-          (queue) => new Subscriber(context, target, queue)
-        ),
+        Effect.gen(function* () {
+          const queue = yield* Queue.unbounded<Transport.Delivery, Errors.TransportError | Cause.Done>()
+          // What runs outside any fiber of the subscriber's (a late message's hand-back) runs in its context:
+          // its log lines go where the subscriber's do.
+          return new Subscriber(context, target, queue, Effect.runPromiseWith(yield* Effect.context()))
+        }),
         (subscriber) => subscriber.#close()
       ),
       (subscriber) => Stream.fromQueue(subscriber.#queue)
@@ -111,8 +113,20 @@ export class Subscriber implements DeliveryHost {
   #pullsGone: Promise<void> | undefined
   /** Stops listening for a lost connection. */
   readonly #unwatch: () => void
+  /** Runs an effect in the context of the fiber that started the subscriber. */
+  readonly #run: <A, E>(effect: Effect.Effect<A, E>) => Promise<A>
 
-  private constructor(context: SubscriberContext, target: SubscriberTarget, queue: DeliveryQueue) {
+  get group(): string | undefined {
+    return this.#target.subscription.group
+  }
+
+  private constructor(
+    context: SubscriberContext,
+    target: SubscriberTarget,
+    queue: DeliveryQueue,
+    run: <A, E>(effect: Effect.Effect<A, E>) => Promise<A>
+  ) {
+    this.#run = run
     this.redact = context.redact
     this.histories = context.histories
     this.#context = context
@@ -207,7 +221,7 @@ export class Subscriber implements DeliveryHost {
     const info = readAckSubject(reply)
     if (info === undefined) return
     const delivery = new NatsDelivery(this.#target.topic, message, reply, info, this)
-    this.#context.lingering.add(Effect.runPromise(Effect.ignore(delivery.nak())))
+    this.#context.lingering.add(this.#run(Effect.ignore(delivery.nak())))
   }
 
   /** After failed pulls: go on unless the connection or the pulls' inbox is closed for good, or the consumer is gone. */

@@ -1,8 +1,9 @@
 /**
  * How a subscriber pulls (batch, expiry, heartbeat), read from the transport's options with their defaults.
  *
- * Invariant: the settings it returns are ones the server accepts (a batch of at least 1, a heartbeat above
- * 0 and at most half the expiry); others fail with `InvalidConfig` before anything connects.
+ * Invariant: the settings it returns are ones the server accepts: of options each of which passed its own
+ * check (`options.ts`), a heartbeat at most half the expiry; others fail with `InvalidConfig` before anything
+ * connects.
  *
  * Why: the server answers a pull whose heartbeat exceeds half its expiry with "400 Bad Request", so a
  * subscriber with such settings would never receive a message.
@@ -30,14 +31,11 @@ export const pullSettingsOf = (options: PullOptions): Result.Result<PullSettings
   const batch = options.pullBatch ?? 1000
   const expiresMillis = millis(options.pullExpires ?? "3 seconds")
   const heartbeatMillis = millis(options.heartbeat ?? "1 second")
-  if (!Number.isSafeInteger(batch) || batch < 1)
-    return Result.fail(
-      new Errors.InvalidConfig({ reason: `pullBatch must be a whole number of at least 1, not ${batch}` })
-    )
-  if (!(heartbeatMillis > 0) || !(heartbeatMillis * 2 <= expiresMillis))
+  if (!(heartbeatMillis * 2 <= expiresMillis))
     return Result.fail(
       new Errors.InvalidConfig({
-        reason: `heartbeat (${heartbeatMillis} ms) must be above 0 and at most half of pullExpires (${expiresMillis} ms)`
+        option: "heartbeat",
+        reason: `heartbeat (${heartbeatMillis} ms) must be at most half of pullExpires (${expiresMillis} ms)`
       })
     )
   return Result.succeed({ batch, expiresMillis, heartbeatMillis })

@@ -133,7 +133,7 @@ export const start = <A, E, R>(
     // again, come from its history.
     const handle = (hold: Hold): Effect.Effect<void, never, R> => {
       if (hold.delivery.deliveryCount === 1) return start(hold, 1)
-      return Effect.flatMap(historyOf(hold.delivery), (history) => {
+      return Effect.flatMap(historyOf(hold.delivery, options.group), (history) => {
         if (history.abandoned < MAX_ABANDONED) return start(hold, history.failures + 1)
         held.release(hold)
         return settler.settle(hold.delivery, { _tag: "Abandoned", ...history })

@@ -6,6 +6,7 @@
  */
 import { Cause, Clock, Duration, Effect, Exit, Option } from "effect"
 import * as DeadLetter from "../../DeadLetter.ts"
+import { messageFields, oneLine } from "../../Logging.ts"
 import type { Delivery, Transport } from "../../Transport.ts"
 
 /** What became of a message in a consumer. */
@@ -47,7 +48,7 @@ export interface SettlerOptions {
 
 const describeFailure = (cause: Cause.Cause<unknown>): string => {
   const failure = Cause.squash(cause)
-  return failure instanceof Error ? `${failure.name}: ${failure.message}` : String(failure)
+  return oneLine(failure instanceof Error ? `${failure.name}: ${failure.message}` : String(failure))
 }
 
 export class Settler {
@@ -106,6 +107,7 @@ export class Settler {
       "nak",
       delivery.nak(this.#delayOf(Math.max(1, attempts), redeliveryDelay))
     )
+    const log = (line: Effect.Effect<void>) => this.#annotated(delivery, line)
     return Effect.gen(function* () {
       const letter = DeadLetter.record(deadLetterTopic, delivery, {
         group,
@@ -115,12 +117,14 @@ export class Settler {
       })
       const stored = yield* Effect.exit(transport.publish([letter]))
       if (Exit.isSuccess(stored)) {
-        yield* Effect.logWarning(`dead-lettered message ${delivery.id} of ${topic}: ${reason}`)
+        yield* log(Effect.logWarning(`dead-lettered message ${delivery.id} of ${topic}: ${reason}`))
         yield* acked
       } else {
         const why = describeFailure(stored.cause)
-        yield* Effect.logError(
-          `cannot dead-letter message ${delivery.id} of ${topic} (${why}); it is handed back and dead-lettered when it fails again: ${reason}`
+        yield* log(
+          Effect.logError(
+            `cannot dead-letter message ${delivery.id} of ${topic} (${why}); it is handed back and dead-lettered when it fails again: ${reason}`
+          )
         )
         yield* redelivered
       }
@@ -130,7 +134,15 @@ export class Settler {
   /** A settlement whose failure is logged: the broker's ack wait brings the message back. */
   #logged(delivery: Delivery, what: string, settlement: Effect.Effect<void, unknown>): Effect.Effect<void> {
     return Effect.catchCause(settlement, (cause) =>
-      Effect.logError(`cannot ${what} message ${delivery.id} of ${this.#options.topic}`, cause)
+      this.#annotated(
+        delivery,
+        Effect.logError(`cannot ${what} message ${delivery.id} of ${this.#options.topic}`, cause)
+      )
     )
+  }
+
+  /** A log line about `delivery`, with its topic, group and id as fields. */
+  #annotated(delivery: Delivery, log: Effect.Effect<void>): Effect.Effect<void> {
+    return Effect.annotateLogs(log, messageFields(this.#options.topic, this.#options.group, delivery.id))
   }
 }

@@ -6,12 +6,13 @@
  * then counts as a failed attempt, so that a failing message still reaches its dead letter.
  */
 import { Effect } from "effect"
+import { messageFields } from "../../Logging.ts"
 import type { Delivery, DeliveryHistory } from "../../Transport.ts"
 
 const FIRST: DeliveryHistory = { failures: 0, abandoned: 0 }
 
-/** What became of the deliveries before `delivery`. */
-export const historyOf = (delivery: Delivery): Effect.Effect<DeliveryHistory> =>
+/** What became of the deliveries before `delivery`, taken by `group` (none for a broadcast subscription). */
+export const historyOf = (delivery: Delivery, group: string | undefined): Effect.Effect<DeliveryHistory> =>
   delivery.deliveryCount === 1
     ? Effect.succeed(FIRST)
     : Effect.catchCause(delivery.history, (cause) =>
@@ -19,7 +20,7 @@ export const historyOf = (delivery: Delivery): Effect.Effect<DeliveryHistory> =>
           Effect.logWarning(
             `cannot read the history of message ${delivery.id} of ${delivery.topic}; its ${delivery.deliveryCount - 1} earlier deliveries count as failed attempts`,
             cause
-          ),
+          ).pipe(Effect.annotateLogs(messageFields(delivery.topic, group, delivery.id))),
           { failures: delivery.deliveryCount - 1, abandoned: 0 }
         )
       )
