@@ -10,6 +10,7 @@ import {
   GroupNotFound,
   type InvalidConfig,
   type InvalidName,
+  PartiallyPublished,
   type PublishError,
   TopicFull,
   TopicNotFound,
@@ -51,6 +52,12 @@ export const features: TransportFeatures = {
   maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
   countsRemovals: true
 }
+
+/** The receipts of a batch stopped part-way: those of the records stored, `undefined` for the rest. */
+const stoppedAt = (
+  receipts: ReadonlyArray<PublishReceipt>,
+  records: ReadonlyArray<OutgoingRecord>
+): ReadonlyArray<PublishReceipt | undefined> => records.map((_, i) => receipts[i])
 
 /** Starts a memory broker that lives as long as the scope. */
 export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transport, never, Scope.Scope> =>
@@ -170,7 +177,12 @@ export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transp
           const receipt = log.append(record, now)
           if (typeof receipt === "string") {
             deliver()
-            return Effect.fail(new TopicFull({ topic: record.topic, limit: receipt }))
+            const full = new TopicFull({ topic: record.topic, limit: receipt })
+            return Effect.fail(
+              i === 0
+                ? full
+                : new PartiallyPublished({ topic: record.topic, receipts: stoppedAt(receipts, records), cause: full })
+            )
           }
           receipts.push(receipt)
           touched.add(topic)

@@ -3,7 +3,7 @@
  * `message`, so it reads well in a log without further formatting.
  */
 import { Data, Duration } from "effect"
-import type { SettingDifference } from "./Transport.ts"
+import type { PublishReceipt, SettingDifference } from "./Transport.ts"
 
 /** What kind of name was rejected. */
 export type NameKind = "topic" | "group" | "key" | "header" | "message id"
@@ -176,14 +176,41 @@ export type TransportError =
  */
 export type ConnectError = InvalidConfig | AuthenticationFailed | TransportUnavailable
 
-/** Errors a publish can end with. None of them means the message was stored. */
-export type PublishError =
+/** Why a record was not stored. None of these means it was. */
+export type RecordError =
   | InvalidName
   | InvalidConfig
   | TopicNotFound
   | PayloadTooLarge
   | TopicFull
   | TransportUnavailable
+
+/**
+ * A batch of several records failed part-way: some were stored, each with its receipt in `receipts` (in the
+ * batch's order, `undefined` for those not confirmed), and `cause` says why the others were not. Publish
+ * those without a receipt again, with the same ids: the dedup window drops any that was stored after all.
+ */
+export class PartiallyPublished extends Data.TaggedError("PartiallyPublished")<{
+  readonly topic: string
+  readonly receipts: ReadonlyArray<PublishReceipt | undefined>
+  readonly cause: RecordError
+}> {
+  /** How many records were stored. */
+  get stored(): number {
+    return this.receipts.filter((receipt) => receipt !== undefined).length
+  }
+
+  override get message(): string {
+    return `${this.stored} of ${this.receipts.length} messages for topic "${this.topic}" were stored before the publish failed: ${this.cause.message}`
+  }
+}
+
+/** Errors a publish can end with: nothing of the batch was stored, or (`PartiallyPublished`) only some. */
+export type PublishError = RecordError | PartiallyPublished
+
+/** Whether a publish that failed with `error` may succeed when retried with the same ids. */
+export const isTransient = (error: PublishError): boolean =>
+  error._tag === "TransportUnavailable" || (error._tag === "PartiallyPublished" && isTransient(error.cause))
 
 /** Errors of publishing a typed value through the Bus. */
 export type BusPublishError = PublishError | EncodeError

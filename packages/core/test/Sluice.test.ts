@@ -423,4 +423,40 @@ describe("Sluice (Promise face)", () => {
       await sluice.close()
     }
   })
+
+  it("publishAll that fails part-way says how many were stored and their receipts; publishing the batch again under the same ids stores only the rest", async () => {
+    const sluice = await Sluice.connect()
+    try {
+      const small = Topic.make({
+        name: "orders.small",
+        schema: Order,
+        id: (value) => value.id,
+        maxMessages: 3,
+        discard: "new"
+      })
+      const batch = [1, 2, 3, 4, 5].map(order)
+      const error = await rejection(sluice.publishAll(small, batch))
+      expect(error).toBeInstanceOf(Errors.PartiallyPublished)
+      expect(error).toMatchObject({ _tag: "PartiallyPublished", stored: 3, cause: { _tag: "TopicFull" } })
+      expect((error as Errors.PartiallyPublished).receipts.map((receipt) => receipt?.sequence)).toEqual([
+        1,
+        2,
+        3,
+        undefined,
+        undefined
+      ])
+      await sluice.updateTopic(Topic.make({ name: "orders.small", schema: Order, maxMessages: 10, discard: "new" }))
+      const again = await sluice.publishAll(small, batch)
+      expect(again.map((receipt) => [receipt.sequence, receipt.duplicate])).toEqual([
+        [1, true],
+        [2, true],
+        [3, true],
+        [4, false],
+        [5, false]
+      ])
+      expect((await sluice.topicInfo(small)).messages).toBe(5)
+    } finally {
+      await sluice.close()
+    }
+  })
 })

@@ -321,7 +321,7 @@ export const make = (
       })
 
     /** Why a publish of `record` failed, as a typed error. */
-    const publishFailure = (record: Transport.OutgoingRecord, error: unknown): Effect.Effect<Errors.PublishError> => {
+    const publishFailure = (record: Transport.OutgoingRecord, error: unknown): Effect.Effect<Errors.RecordError> => {
       const stream = () => jsm.streams.info(streamName(record.topic))
       if (isStoreFailed(error))
         // The stream did not store it: at a limit when it rejects new messages there, which its settings tell.
@@ -346,6 +346,20 @@ export const make = (
         })
       return Effect.succeed(unavailable("publish", error, redact))
     }
+
+    /** A batch's failure, with the receipts of the records that were stored all the same, once every one settled. */
+    const partFailure = (
+      sent: ReadonlyArray<Promise<Transport.PublishReceipt>>,
+      cause: Errors.RecordError
+    ): Effect.Effect<never, Errors.PublishError> =>
+      Effect.flatMap(
+        Effect.promise(() => Promise.allSettled(sent)),
+        (settled) => {
+          const receipts = settled.map((outcome) => (outcome.status === "fulfilled" ? outcome.value : undefined))
+          const topic = receipts.find((receipt) => receipt !== undefined)?.topic
+          return Effect.fail(topic === undefined ? cause : new Errors.PartiallyPublished({ topic, receipts, cause }))
+        }
+      )
 
     // Names that passed the check once: a topic is published to many times.
     const validTopics = new Set<string>()
@@ -380,9 +394,12 @@ export const make = (
               throw error
             }
           )
-        return Effect.tryPromise({ try: () => Promise.all(records.map(send)), catch: (error) => error }).pipe(
+        const sent = records.map(send)
+        return Effect.tryPromise({ try: () => Promise.all(sent), catch: (error) => error }).pipe(
           Effect.catch((error) =>
-            Effect.flatMap(publishFailure(failed ?? (records[0] as Transport.OutgoingRecord), error), Effect.fail)
+            Effect.flatMap(publishFailure(failed ?? (records[0] as Transport.OutgoingRecord), error), (cause) =>
+              records.length === 1 ? Effect.fail(cause) : partFailure(sent, cause)
+            )
           )
         )
       })

@@ -4,7 +4,7 @@
  * acked it), and the dedup window by message id.
  */
 import { describe, expect } from "@effect/vitest"
-import { Bus, StartPosition, Topic, type Transport } from "@sluice/core"
+import { Bus, type Errors, StartPosition, Topic, type Transport } from "@sluice/core"
 import { Effect, Schema } from "effect"
 import {
   ackEach,
@@ -79,6 +79,39 @@ export const retentionTests = (h: Harness) => {
         yield* h.settle
         expect(bodies(subscriber.received)).toEqual(["m-0", "m-1", "m-2"])
       })
+    )
+
+    h.test(
+      "a batch that fills a topic part-way fails with PartiallyPublished: what was stored, with its receipts, and why the rest was not",
+      () =>
+        Effect.gen(function* () {
+          const transport = yield* h.make
+          const topic = uniqueTopic("partial-batch")
+          yield* transport.ensureTopic({ name: topic, maxMessages: 4, discard: "new" })
+          yield* transport.publish(records(topic, 1, "before"))
+          const error = yield* failureOf(h, "a batch beyond the limit", transport.publish(records(topic, 6)))
+          expect(error).toMatchObject({
+            _tag: "PartiallyPublished",
+            topic,
+            cause: { _tag: "TopicFull", topic, limit: "messages" }
+          })
+          const partial = error as Errors.PartiallyPublished
+          expect(partial.stored).toBe(3)
+          expect(partial.receipts.map((receipt) => receipt?.sequence)).toEqual([
+            2,
+            3,
+            4,
+            undefined,
+            undefined,
+            undefined
+          ])
+          expect(partial.message).toMatch(/^3 of 6 messages for topic .* were stored before the publish failed: /)
+          expect(yield* h.topicInfo(transport, topic)).toMatchObject({ messages: 4, lastSequence: 4 })
+          // A batch nothing of which could be stored fails with the plain cause.
+          expect(yield* failureOf(h, "a batch to a full topic", transport.publish(records(topic, 2)))).toMatchObject({
+            _tag: "TopicFull"
+          })
+        })
     )
 
     h.test("maxBytes with discard old keeps the newest messages within the byte limit", () =>

@@ -9,6 +9,7 @@ import {
   type BusPublishError,
   EncodeError,
   type InvalidName,
+  isTransient,
   type PublishError,
   TransportUnavailable
 } from "../errors.ts"
@@ -27,7 +28,8 @@ export class Publisher {
   readonly #timeout: Duration.Duration
 
   /**
-   * @param retry How a publish that met `TransportUnavailable` is retried.
+   * @param retry How a publish that met a transient failure (`TransportUnavailable`, or a batch stored in part
+   *   because of one) is retried.
    * @param timeout How long a publish may take with its retries; each attempt is bounded by the transport.
    */
   constructor(
@@ -79,16 +81,14 @@ export class Publisher {
     // failure. The first attempt is bounded by the transport; only the clock is read before it.
     return Effect.clockWith((clock) => {
       const startedAt = clock.currentTimeMillisUnsafe()
-      return Effect.catchTag(attempt, "TransportUnavailable", (first) =>
-        this.#retried(attempt, first, startedAt, clock)
-      )
+      return Effect.catchIf(attempt, isTransient, (first) => this.#retried(attempt, first, startedAt, clock))
     })
   }
 
   /** Retries `attempt`, which failed with `first`, until it succeeds, the schedule ends, or the time is up. */
   #retried(
     attempt: Effect.Effect<ReadonlyArray<PublishReceipt>, PublishError>,
-    first: TransportUnavailable,
+    first: PublishError,
     startedAt: number,
     clock: Clock.Clock
   ): Effect.Effect<ReadonlyArray<PublishReceipt>, PublishError> {
@@ -101,20 +101,18 @@ export class Publisher {
     }).pipe(
       Effect.tapError((error) =>
         Effect.sync(() => {
-          if (error._tag === "TransportUnavailable") last = error
+          if (isTransient(error)) last = error
         })
       )
     )
-    const retried = Effect.retry(again, {
-      schedule: this.#retry,
-      while: (error) => error._tag === "TransportUnavailable"
-    })
+    // A batch stored in part is sent again whole, under the same ids: what was stored is confirmed as a duplicate.
+    const retried = Effect.retry(again, { schedule: this.#retry, while: isTransient })
     const timeoutMillis = Duration.toMillis(this.#timeout)
     if (!Number.isFinite(timeoutMillis)) return retried
     const notConfirmed = () =>
       new TransportUnavailable({
         operation: "publish",
-        reason: `not confirmed within ${Duration.format(this.#timeout)} (publishTimeout), so it may or may not be stored: publish it again with the same id; the last attempt failed with: ${last.reason}`,
+        reason: `not confirmed within ${Duration.format(this.#timeout)} (publishTimeout), so it may or may not be stored: publish it again with the same id; the last attempt failed with: ${last.message}`,
         cause: last
       })
     const left = startedAt + timeoutMillis - clock.currentTimeMillisUnsafe()
