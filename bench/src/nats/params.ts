@@ -9,7 +9,7 @@ export const consumerName = (impl: string, round: number): string =>
   `${impl === BASELINE ? "natsjs" : impl}-${round + 1}`
 
 /** What a case does, whichever implementation runs it. */
-export type Kind = "publish-async" | "publish-sync" | "consume"
+type Kind = "publish-async" | "publish-sync" | "consume"
 
 export interface CaseDef {
   readonly name: string

@@ -58,7 +58,7 @@ export interface Transition {
   readonly reason?: string
 }
 
-export const isTerminal = (order: Order): boolean => order.status !== "pending"
+const isTerminal = (order: Order): boolean => order.status !== "pending"
 
 /**
  * The order state machine: `pending → paid | failed`, terminal states are final.

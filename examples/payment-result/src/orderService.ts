@@ -24,37 +24,37 @@ import {
 import { PaymentPlatform, results } from "./paymentPlatform.ts"
 
 /** The order store could not be written; the result will be redelivered. */
-export class OrderStoreUnavailable extends Data.TaggedError("OrderStoreUnavailable")<{ readonly orderId: string }> {
+class OrderStoreUnavailable extends Data.TaggedError("OrderStoreUnavailable")<{ readonly orderId: string }> {
   override get message() {
     return `the order store is unavailable; order ${this.orderId} was not saved`
   }
 }
 
 /** The handler stopped after saving the order and before the acknowledgement, as a crash there would. */
-export class CrashedBeforeAck extends Data.TaggedError("CrashedBeforeAck")<{ readonly orderId: string }> {
+class CrashedBeforeAck extends Data.TaggedError("CrashedBeforeAck")<{ readonly orderId: string }> {
   override get message() {
     return `the handler stopped after saving ${this.orderId}, before the ack`
   }
 }
 
 /** A result for an order this service never placed. */
-export class UnknownOrder extends Data.TaggedError("UnknownOrder")<{ readonly orderId: string }> {
+class UnknownOrder extends Data.TaggedError("UnknownOrder")<{ readonly orderId: string }> {
   override get message() {
     return `no order ${this.orderId}`
   }
 }
 
 /** A result that does not match its order; after the last redelivery it goes to the dead letter, for a person to look at. */
-export class ResultRejected extends Data.TaggedError("ResultRejected")<{ readonly reason: string }> {
+class ResultRejected extends Data.TaggedError("ResultRejected")<{ readonly reason: string }> {
   override get message() {
     return this.reason
   }
 }
 
-export type HandlerError = OrderStoreUnavailable | CrashedBeforeAck | UnknownOrder | ResultRejected
+type HandlerError = OrderStoreUnavailable | CrashedBeforeAck | UnknownOrder | ResultRejected
 
 /** Failures to inject, each once, to show what a redelivery does. */
-export interface InjectedFaults {
+interface InjectedFaults {
   /** The first write of this order fails: the result is redelivered, then applied. */
   readonly storeDownOnceFor?: string
   /** The first handling of this order's result fails after the order was saved: the redelivery changes nothing. */

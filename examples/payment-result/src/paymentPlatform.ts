@@ -21,14 +21,14 @@ export const results = Topic.make({
 })
 
 /** What the order service asks for. */
-export interface ChargeRequest {
+interface ChargeRequest {
   readonly orderId: string
   /** In minor units (cents). */
   readonly amount: number
 }
 
 /** A charge the platform accepted; its result comes later, as a message. */
-export interface Charge extends ChargeRequest {
+interface Charge extends ChargeRequest {
   readonly paymentId: string
 }
 

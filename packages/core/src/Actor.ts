@@ -1,7 +1,11 @@
 /**
- * A small actor: fibers that take messages from a bounded mailbox and handle
- * them one at a time each. The consumer runtime is built on it, and per-key
- * ordering gives every active key an actor of its own.
+ * A small actor: fibers that take messages from a bounded mailbox and handle them one at a time each. The
+ * consumer runtime's default dispatch is one, and per-key ordering gives every active key an actor of its own.
+ *
+ * Invariant: a message told is handled once or handed back by `close`, never both; the mailbox holds at
+ * most `capacity`, so `tell` waits (backpressure); a worker interrupted from outside is replaced.
+ *
+ * Why: a mailbox and a few fibers are the smallest unit that bounds memory and keeps an order.
  */
 import { Cause, Effect, Exit, Fiber, Option, Queue, type Scope } from "effect"
 

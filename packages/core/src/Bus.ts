@@ -1,8 +1,13 @@
 /**
  * The Bus: the typed face of a transport, as an Effect service. It publishes values of a topic with
  * confirmation, emits them decoded to settle yourself, and runs consumers that acknowledge a message only
- * after its handler succeeded. This module holds the service, its options and the wiring; publishing and
- * the consumer runtime are modules of their own.
+ * after its handler succeeded.
+ *
+ * Invariant: every method checks its options before it touches the transport, and ensures a topic (and its
+ * dead-letter topic) before it first uses it.
+ *
+ * Why: this module holds the service, its options and the wiring only; publishing and the consumer runtime
+ * are modules of their own, so that each can be read and changed alone.
  */
 import { Context, Duration, Effect, Layer, Schedule, Scheduler, type Scope, Stream } from "effect"
 import type { ConsumeOptions, Consumer } from "./Consumer.ts"

@@ -1,6 +1,11 @@
 /**
- * How a topic's values become bytes and back. JSON through an Effect Schema is
- * the default; any other wire format plugs in by implementing {@link Codec}.
+ * How a topic's values become bytes and back. JSON through an Effect Schema is the default; bytes as they
+ * are serve dead letters; any other wire format plugs in by implementing {@link Codec}.
+ *
+ * Invariant: neither direction throws: a value or a payload that does not fit is a `Result` failure with a
+ * reason a person can read.
+ *
+ * Why: a failure to decode must end in a dead letter with its reason, never crash a consumer.
  */
 import { Buffer } from "node:buffer"
 import { Result, Schema, SchemaAST, SchemaIssue } from "effect"

@@ -1,8 +1,12 @@
 /**
  * A consumer: a handler run for each message of a topic, in a group or as a broadcast subscriber, with the
- * options that bound and time it. A message is acknowledged only after its handler succeeded; a failed one
- * comes back after a delay, and goes to the dead letter on its last allowed attempt. The runtime behind it
- * is internal; what can be plugged in is the {@link Dispatch.Dispatch} and the handler's middleware.
+ * options that bound and time it. The runtime behind it is internal; what can be plugged in is the
+ * {@link Dispatch.Dispatch} and the handler's middleware.
+ *
+ * Invariant: a message is acknowledged only after its handler succeeded; a failed one comes back after a
+ * delay, and goes to the dead letter on its last allowed attempt; one handed back counts no attempt.
+ *
+ * Why: these options are the one contract a service author reads; the runtime can change behind them.
  */
 import type { Duration, Effect } from "effect"
 import type { Dispatch } from "./Dispatch.ts"

@@ -2,10 +2,13 @@
  * Dead letters: where a message goes when it cannot be processed, and how to read it back. A dead letter is
  * the original message (its payload untouched, its headers but the NATS server's own) on the topic
  * `<topic>.dead-letter`, with Sluice's headers saying why it was given up, by which group, after how many
- * attempts. Both the writer and the reader are here, so that the format has one definition.
+ * attempts. Read a dead-letter topic without a schema through {@link topicOf}.
  *
- * Read a dead-letter topic without a schema through {@link topicOf}: its payloads are bytes, which always
- * decode, so a dead letter is never dead-lettered again.
+ * Invariant: a dead letter always passes every transport's checks but its payload's size (its id fits,
+ * what does not fit of the original is left out and counted), and a dead-letter topic's payloads always
+ * decode, so a dead letter is never dead-lettered again for its payload.
+ *
+ * Why: the writer and the reader are here together, so that the format has one definition.
  */
 import { Buffer } from "node:buffer"
 import { createHash } from "node:crypto"

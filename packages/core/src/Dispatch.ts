@@ -1,8 +1,12 @@
 /**
  * How a consumer's messages reach handler fibers: the seam where a pattern puts its own scheduling (the
- * per-key pattern, an actor per key). The consumer runtime owns the rest (the subscription, the keep-alive
- * of held messages, settling, the stop protocol), so a dispatch decides only which fiber runs which job, and
- * when; it never settles a message.
+ * per-key pattern, an actor per key).
+ *
+ * Invariant: a dispatch decides only which fiber runs which job, and when; it never settles a message, and
+ * every job it takes it either runs or returns from `close`.
+ *
+ * Why: the consumer runtime owns the rest (the subscription, the keep-alive of held messages, settling, the
+ * stop protocol), so a pattern supplies scheduling without copying any of it.
  */
 import { Effect, type Scope } from "effect"
 import * as Actor from "./Actor.ts"

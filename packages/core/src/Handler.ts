@@ -1,7 +1,10 @@
 /**
  * What a consumer runs for each message, and middleware: a function from one handler to another (retry,
- * dedup, ...), composed with `pipe`. A handler succeeds once the message's effect happened; only then is the
- * message acknowledged, so a middleware decides what counts as done by what it lets succeed.
+ * dedup, ...), composed with `pipe`.
+ *
+ * Invariant: a handler succeeds once the message's effect happened; only then is the message acknowledged.
+ *
+ * Why: a middleware then decides what counts as done by what it lets succeed, and nothing else.
  */
 import type { Effect } from "effect"
 import type { Message } from "./Message.ts"

@@ -1,9 +1,12 @@
 /**
- * The embedded broker: a real broker in the process, not a mock. Append-only
- * log per topic with retention limits, interest retention and a dedup window, consumer groups with
- * cursors, pending acks, ack-wait redelivery, delayed nak, term, max
- * deliveries, broadcast subscriptions and start positions. Time follows the
- * Effect `Clock`, so `TestClock` drives every time-based behaviour.
+ * The embedded broker: a real broker in the process, not a mock. Append-only log per topic with retention
+ * limits, interest retention and a dedup window, consumer groups with cursors, pending acks, ack-wait
+ * redelivery, delayed nak, term, max deliveries, broadcast subscriptions and start positions.
+ *
+ * Invariant: it passes the same conformance suite as every transport, and its time follows the Effect
+ * `Clock`, so `TestClock` drives every time-based behaviour.
+ *
+ * Why: tests and development need no server, and time-based behaviour is checked in virtual time.
  */
 import { type Cause, Clock, Deferred, Duration, Effect, Exit, Layer, Queue, Result, type Scope, Stream } from "effect"
 import {

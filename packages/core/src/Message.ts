@@ -1,6 +1,10 @@
 /**
- * What a consumer receives: the decoded payload, where it came from, and the
- * controls that settle it with the broker.
+ * What a consumer receives: the decoded payload, where it came from, its attempt, and the controls that
+ * settle it with the broker.
+ *
+ * Invariant: `attempt` counts handler failures only; `deliveryCount` counts every delivery.
+ *
+ * Why: one name, one meaning: a retry policy reads attempts, an operator reads deliveries.
  */
 import type { Duration, Effect } from "effect"
 import type { TransportError } from "./errors.ts"

@@ -12,6 +12,8 @@
  * code 130 instead of the signal; use it where your program runs on it already. The Promise face's
  * equivalent is `sluice.closeOnSignals()`.
  *
+ * Invariant: the process ends only after the program's scope has closed, or at a second signal.
+ *
  * Why here: core does not depend on `@effect/platform-node`, and a Sluice service needs no more of it.
  */
 import process from "node:process"

@@ -11,7 +11,11 @@
  * await sluice.close()
  * ```
  *
- * It runs the same engine as the Effect face; every rejection is one of the typed errors of `errors.ts`.
+ * Invariant: it runs the same engine as the Effect face, and every rejection is one of the typed errors of
+ * `errors.ts`, never a wrapper.
+ *
+ * Why: people who know neither Effect nor RxJS get the same guarantees with Promises and `for await`.
+ *
  */
 import { Cause, Context, type Duration, Effect, Exit, Fiber, Layer, ManagedRuntime, Scope, Stream } from "effect"
 import * as Bus from "./Bus.ts"

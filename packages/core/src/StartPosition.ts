@@ -1,6 +1,10 @@
 /**
  * Where a new consumer group (or a broadcast subscription) starts reading its topic: from the first message
  * the topic holds, from the next one published, from a sequence, or from a time.
+ *
+ * Invariant: a start counts only when the group is created; an existing group keeps its cursor.
+ *
+ * Why: a module of its own, so that `StartPosition.all` reads as what it is at every call site.
  */
 
 /** Where a new group starts reading. */

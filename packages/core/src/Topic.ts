@@ -1,6 +1,10 @@
 /**
- * A topic is a named, typed channel. Its name is validated once, here, so
- * that nothing downstream ever puts an unchecked name into a broker subject.
+ * A topic: a named, typed channel, with its codec, key and id functions and the settings it is created with.
+ *
+ * Invariant: its name and options are checked once, here, when it is defined: nothing downstream ever puts
+ * an unchecked name into a broker subject.
+ *
+ * Why: topics are defined at start-up, so a bad definition stops the program before any message moves.
  */
 import { Result, Schema } from "effect"
 import * as Codec from "./Codec.ts"

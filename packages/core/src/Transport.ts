@@ -1,8 +1,11 @@
 /**
- * The Transport port: what a broker must do for Sluice. Bytes in, bytes out;
- * typed values never reach a transport. Every implementation passes the same
- * conformance suite (`@sluice/conformance`), which reads {@link TransportFeatures}
- * to know what to expect.
+ * The Transport port: what a broker must do for Sluice. Bytes in, bytes out; typed values never reach a
+ * transport.
+ *
+ * Invariant: every implementation passes the same conformance suite (`@sluice/conformance`), which reads
+ * {@link TransportFeatures} to know what to expect; each clause of the contract is on its method.
+ *
+ * Why: a third transport is written against this file and that suite alone.
  */
 import { Context, type Duration, type Effect, type Scope, type Stream } from "effect"
 import type {

@@ -1,8 +1,11 @@
 /**
- * The checks every transport applies before it touches a broker, shared so
- * that every transport refuses exactly the same names, records and settings
- * (the conformance suite checks that they do), and the one way a transport
- * reports a setting it changed. A transport calls them; users never need to.
+ * The checks every transport applies before it touches a broker (names, records, settings, option values),
+ * and the one way a transport reports a setting it changed. A transport calls them; users never need to.
+ *
+ * Invariant: every transport refuses exactly the same names, records and settings, with the same errors
+ * (the conformance suite checks that they do).
+ *
+ * Why: shared, they cannot drift apart.
  */
 import { Duration, Effect, Result } from "effect"
 import { InvalidConfig, type InvalidName, PayloadTooLarge, type PublishError } from "./errors.ts"

@@ -1,6 +1,10 @@
 /**
- * The defaults of the Transport port's options, resolved in one place: every transport (and the Bus) reads
- * them from here, so that no two implementations can disagree on what an absent option means.
+ * The defaults of the Transport port's options, resolved in one place.
+ *
+ * Invariant: every transport (and the Bus) reads them from here, so that no two implementations can
+ * disagree on what an absent option means.
+ *
+ * Why: a literal default repeated in each implementation is a drift waiting to happen.
  */
 import { Duration } from "effect"
 import * as StartPosition from "./StartPosition.ts"

@@ -1,6 +1,10 @@
 /**
- * The typed errors of Sluice. Every error says what went wrong in its
- * `message`, so it reads well in a log without further formatting.
+ * The typed errors of Sluice.
+ *
+ * Invariant: every rejection of the library is one of these, each with a `_tag`, and each says in its
+ * `message` what went wrong, naming what it was given and never a secret.
+ *
+ * Why: a caller matches a tag rather than a text, and a log line reads well without formatting.
  */
 import { Data, Duration } from "effect"
 import type { PublishReceipt, SettingDifference } from "./Transport.ts"

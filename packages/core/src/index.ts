@@ -3,6 +3,10 @@
  * runtime, actors, dead letters, and the Promise face (`Sluice`). The RxJS face is the subpath
  * `@sluice/core/rx`. Every module is exported as a namespace of its own, as Effect's are: `Bus.make`,
  * `Bus.Bus` (the service), `Errors.TopicFull`, `Transport.Delivery`, `StartPosition.all`.
+ *
+ * Invariant: nothing of `internal/` is exported; every public name is a member of one module's namespace.
+ *
+ * Why: one rule, so that a user never guesses whether a name is `ConsumeOptions` or `Consumer.ConsumeOptions`.
  */
 export * as Actor from "./Actor.ts"
 export * as Bus from "./Bus.ts"

@@ -8,9 +8,11 @@
  * from(values).pipe(publishTo(sluice, orders)).subscribe((receipt) => ...)
  * ```
  *
- * RxJS has no backpressure of its own: the broker's `maxInFlight` is the bound.
- * A member holds at most that many unsettled messages, so an Observable whose
- * messages are not acknowledged stops receiving new ones.
+ * Invariant: RxJS has no backpressure of its own: the broker's `maxInFlight` is the bound. A member holds
+ * at most that many unsettled messages, so an Observable whose messages are not acknowledged stops
+ * receiving new ones.
+ *
+ * Why: a thin face over the same engine, so that a feature behaves the same in every face.
  */
 import { Cause, Effect, Exit, Stream } from "effect"
 import { concatMap, from, Observable, type OperatorFunction } from "rxjs"

@@ -168,7 +168,7 @@ export const records = (topic: string, count: number, prefix = "m"): Array<Trans
 const PROBE_HEADER = "conformance-probe"
 
 /** Deliveries without the probes. */
-export const withoutProbes = (deliveries: ReadonlyArray<Transport.Delivery>): Array<Transport.Delivery> =>
+const withoutProbes = (deliveries: ReadonlyArray<Transport.Delivery>): Array<Transport.Delivery> =>
   deliveries.filter((d) => d.headers[PROBE_HEADER] === undefined)
 
 /** The payload texts of deliveries (probes left out). */

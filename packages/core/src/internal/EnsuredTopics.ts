@@ -1,8 +1,11 @@
 /**
- * The topic definitions a Bus has ensured on its transport, each once: publishing and consuming ensure a
- * topic (and its dead-letter topic) before they first use it, and a topic is used many times. Two
- * definitions of one name with other settings are each checked against the topic, so the second is refused
- * as it would be in another process.
+ * The topic definitions a Bus has ensured on its transport, each once.
+ *
+ * Invariant: publishing and consuming ensure a topic (and its dead-letter topic) before they first use it;
+ * two definitions of one name with other settings are each checked against the topic, so the second is
+ * refused as it would be in another process.
+ *
+ * Why: a topic is used many times, and asking the broker each time would cost a round trip per publish.
  */
 import { Effect } from "effect"
 import type { InvalidConfig, InvalidName, TransportUnavailable } from "../errors.ts"

@@ -1,7 +1,10 @@
 /**
  * A subscription of the Promise face: open from the moment `subscribe` resolves until it is closed, by
- * `close`, by leaving a `for await` loop over it, or by its client closing. Closing completes the loops over
- * it and hands back at once what it took and nobody settled.
+ * `close`, by leaving a `for await` loop over it, or by its client closing.
+ *
+ * Invariant: closing completes the loops over it and hands back at once what it took and nobody settled.
+ *
+ * Why: a loop left early must not strand messages until their ack wait.
  */
 import { Exit, Scope, Stream } from "effect"
 import type { TransportError } from "../errors.ts"

@@ -1,7 +1,11 @@
 /**
  * Publishing typed values: each value encoded with its topic's codec into a record (id, key, headers,
- * payload), headers Sluice writes itself refused, and a publish that met a transient failure retried under
- * the same ids, so that a retry is never stored twice, until its time is up.
+ * payload), and the batch sent to the transport.
+ *
+ * Invariant: headers Sluice writes itself are refused; a publish that met a transient failure is retried
+ * under the same ids, so that a retry is never stored twice, until `publishTimeout` is up.
+ *
+ * Why: retrying with new ids would store a message twice whenever a confirmation was lost.
  */
 import { type Clock, Duration, Effect, Result, type Schedule } from "effect"
 import type { PublishOptions } from "../Bus.ts"

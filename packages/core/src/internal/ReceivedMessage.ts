@@ -1,6 +1,11 @@
 /**
- * A received message as the consumer runtime holds it: the decoded payload, the delivery it came in, and
- * whether the handler settled it itself (then the runtime does not settle it again).
+ * A received message as the runtime holds it: the decoded payload, the delivery it came in, its attempt,
+ * and whether the handler settled it itself.
+ *
+ * Invariant: a message the handler settled is not settled again by the runtime; one a subscription counts
+ * leaves its count when it is settled.
+ *
+ * Why: a handler may ack, nak or term itself, and the runtime must not override it.
  */
 import { type Duration, Effect, Result } from "effect"
 import type { TransportError } from "../errors.ts"

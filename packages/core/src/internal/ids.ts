@@ -1,7 +1,12 @@
+/**
+ * Message ids the Bus gives messages published without one.
+ *
+ * Invariant: unique across processes (a random prefix per process, a counter after it).
+ *
+ * Why: far cheaper per message than a UUID, and as unique for the dedup window's purpose.
+ */
 import { randomBytes } from "node:crypto"
 
-// A random prefix per process and a counter: unique across processes, and far
-// cheaper per message than a UUID.
 const prefix = randomBytes(8).toString("hex")
 let counter = 0
 

@@ -1,12 +1,20 @@
+/**
+ * What names, keys, ids and headers may be, and why a refused one was refused.
+ *
+ * Invariant: nothing that could widen a subscription (a wildcard, an empty token) or break a header or a
+ * log line (a control character, whitespace a header would lose) gets past these checks.
+ *
+ * Why: names end up in broker subjects and headers, so they are checked before any transport sees them.
+ */
 import { Result } from "effect"
 import { InvalidName } from "../errors.ts"
 
 /** Longest topic name, in characters. Subjects must stay far below NATS's 4,096-byte control line. */
 export const MAX_TOPIC_NAME_LENGTH = 200
 /** Longest group name, in characters. */
-export const MAX_GROUP_NAME_LENGTH = 64
+const MAX_GROUP_NAME_LENGTH = 64
 /** Longest key or message id, in characters. */
-export const MAX_KEY_LENGTH = 256
+const MAX_KEY_LENGTH = 256
 
 const TOKEN = /^[A-Za-z0-9_-]+$/
 // Control characters (C0, DEL, C1) would break a header line or a log line.

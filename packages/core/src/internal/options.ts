@@ -1,7 +1,11 @@
 /**
- * Checks of the options users give, each naming the option and the value in an `InvalidConfig`. Each check
- * returns the problem or `undefined`, so that a list of them reads as the rules; {@link firstProblem} finds
- * the first. Absent options (`undefined`) always pass: their defaults apply.
+ * Checks of the options users give, each naming the option and the value in an `InvalidConfig`.
+ *
+ * Invariant: absent options (`undefined`) always pass, their defaults apply; a given one passes only when
+ * it is of the kind, range and unit documented for it.
+ *
+ * Why: each check returns the problem or `undefined`, so that a list of them reads as the rules, and
+ * {@link firstProblem} finds the first.
  */
 import { Duration, Option } from "effect"
 import { InvalidConfig } from "../errors.ts"

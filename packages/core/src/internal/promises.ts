@@ -1,6 +1,10 @@
 /**
- * The Promise face's bridge to the engine: running an effect as a Promise in a client's context (where its log
- * lines go), and a message with Promise controls.
+ * The Promise face's bridge to the engine: running an effect as a Promise in a client's context (where its
+ * log lines go), and a message with Promise controls.
+ *
+ * Invariant: a Promise rejects with the typed error itself, never a wrapper.
+ *
+ * Why: users of this face match `error._tag` as users of the Effect face do.
  */
 import { Cause, type Context, Effect, Exit } from "effect"
 import type { Message as EffectMessage } from "../Message.ts"

@@ -6,11 +6,12 @@
  * runs the woken fibers in the next turn (`setImmediate`); by then the socket has been read again, so the
  * consumer holds hundreds of messages, whose bytes have left the processor's cache, and which survive
  * young-generation collections. Run from the microtask queue, the messages of a read are handled and
- * acknowledged before the next read, as a plain callback handles them: a consumer of a NATS backlog spent
- * a quarter less CPU per message.
+ * acknowledged before the next read, as a plain callback handles them, at less CPU per message (measured in
+ * bench/README.md).
  *
- * So that consumers cannot starve the event loop (a handler that yields in a loop, a long backlog), at most
- * `budget` runs per turn start from the microtask queue; the rest wait for the next turn, as by default.
+ * Invariant: at most `budget` runs per turn start from the microtask queue; the rest wait for the next
+ * turn, as by default, so that consumers cannot starve the event loop (a handler that yields in a loop, a
+ * long backlog).
  */
 import { Scheduler } from "effect"
 

@@ -4,6 +4,8 @@
  * would have made it end (killed by it, as its parent sees) unless other listeners of it remain, which then
  * decide, as they would have without Sluice. A second signal during the shutdown does that at once.
  *
+ * Invariant: a trap acts on the first signal once, and leaves no listener behind.
+ *
  * Why: a graceful stop must not change what a signal means to whoever sent it (a supervisor reads the exit
  * status), nor to the other code of the process that listens for it.
  */

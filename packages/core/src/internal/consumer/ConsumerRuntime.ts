@@ -1,10 +1,14 @@
 /**
  * The consumer runtime: a subscription feeds a dispatcher, the dispatcher runs the handler on its fibers,
  * and the settler tells the broker what became of each message. It holds every message from the moment it
- * arrives until it is settled, marking those held long as worked on, so that a queued message is not
- * delivered again while it waits, and interrupting a handler that overran its time. It stops in one
- * protocol: pull no more, hand back what was not started, let what runs finish within the stop timeout,
- * hand back what had to be interrupted.
+ * arrives until it is settled, marks those held long as worked on, and interrupts a handler that overran
+ * its time.
+ *
+ * Invariant: it stops in one protocol: pull no more, hand back what was not started, let what runs finish
+ * within the stop timeout, hand back what had to be interrupted; nothing is acknowledged unfinished.
+ *
+ * Why: one runtime under every consumer, with the dispatch as its seam, so that patterns change scheduling
+ * without copying the stop protocol.
  */
 import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Result, Scope, Stream } from "effect"
 import type { ConsumeOptions, Consumer } from "../../Consumer.ts"
@@ -26,7 +30,7 @@ const DEFAULT_MAX_ATTEMPTS = 5
  * Earlier deliveries of a message that may end without an outcome (a crash, an overrun ack wait) before it is
  * dead-lettered without being handled: a message that crashes its consumer must not crash every consumer.
  */
-export const MAX_ABANDONED = 5
+const MAX_ABANDONED = 5
 const DEFAULT_STOP_TIMEOUT = Duration.seconds(30)
 const DEFAULT_HANDLER_TIMEOUT = Duration.minutes(5)
 

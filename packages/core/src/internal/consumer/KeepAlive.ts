@@ -1,3 +1,12 @@
+/**
+ * The deliveries a consumer holds, from the moment they arrive until they are settled, and when each
+ * handler started.
+ *
+ * Invariant: a delivery held for a working interval is marked as worked on before its ack wait passes; one
+ * released is kept alive no more.
+ *
+ * Why: a message queued behind a long handler must not be delivered again while it waits.
+ */
 import type { Fiber } from "effect"
 import type { Delivery } from "../../Transport.ts"
 

@@ -1,8 +1,12 @@
 /**
  * The one place where what became of a message in a consumer (its outcome) turns into what the broker is
- * told: ack, nak with a delay, or a dead letter followed by an ack. Every message a consumer takes ends here
- * exactly once, and nothing here fails: a settlement the broker did not take is logged, and the broker's ack
- * wait brings the message back.
+ * told: ack, retry after a delay (a failed attempt), nak (a hand-back), or a dead letter followed by an ack.
+ *
+ * Invariant: every message a consumer takes ends here exactly once, and nothing here fails: a settlement
+ * the broker did not take is logged, and the broker's ack wait brings the message back; a dead letter that
+ * cannot be stored leaves the message with the broker.
+ *
+ * Why: a reader finds "what happens to a message" in one function.
  */
 import { Cause, Clock, Duration, Effect, Exit, Option } from "effect"
 import * as DeadLetter from "../../DeadLetter.ts"

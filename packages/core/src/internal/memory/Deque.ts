@@ -1,11 +1,13 @@
+/**
+ * A first-in-first-out sequence with indexed access, for the memory broker's logs.
+ *
+ * Invariant: pushing never copies what is stored, and removing from the front frees whole chunks.
+ *
+ * Why: a plain array either copies on growth or keeps a hole at its head.
+ */
 const CHUNK = 4096
 
-/**
- * A first-in-first-out sequence with indexed access, stored in fixed-size
- * chunks: pushing never copies what is stored, and removing from the front
- * frees whole chunks. A plain array either copies on growth or keeps a hole
- * at its head.
- */
+/** A first-in-first-out sequence with indexed access, stored in chunks of {@link CHUNK} elements. */
 export class Deque<A> {
   private chunks: Array<Array<A>> = [[]]
   /** Index of the first element within the first chunk. */

@@ -1,3 +1,12 @@
+/**
+ * A consumer group of the memory broker: its cursor over a topic's log, the deliveries it has not settled,
+ * and the members that compete for them.
+ *
+ * Invariant: a message is in flight with at most one member at a time; every state change happens in one
+ * synchronous call, so fibers never see a group half changed.
+ *
+ * Why: JetStream's consumer semantics, kept in the process, so that the conformance suite holds for both.
+ */
 import { type Cause, Duration, Effect, Queue } from "effect"
 import type { StartPosition } from "../../StartPosition.ts"
 import type { Delivery, DeliveryHistory, OutgoingRecord, SubscriptionOptions } from "../../Transport.ts"

@@ -1,3 +1,11 @@
+/**
+ * The append-only log of one memory topic: its messages, their sequences, its retention and dedup window.
+ *
+ * Invariant: sequences only grow; a message leaves only by retention (oldest first, or once every
+ * interested group acknowledged it), and every group is told.
+ *
+ * Why: a log and cursors, as JetStream keeps a stream and consumers.
+ */
 import type { OutgoingRecord, PublishReceipt, TopicInfo, TopicSettings } from "../../Transport.ts"
 import type { Held } from "../../TransportChecks.ts"
 import { Deque } from "./Deque.ts"
