@@ -21,6 +21,7 @@ import {
 } from "./errors.ts"
 import { Group, type GroupHost, Member, policyOf } from "./internal/memory/Group.ts"
 import { TopicLog } from "./internal/memory/TopicLog.ts"
+import { count, firstProblem, object } from "./internal/options.ts"
 import {
   type Delivery,
   type GroupConfig,
@@ -63,8 +64,10 @@ const stoppedAt = (
 ): ReadonlyArray<PublishReceipt | undefined> => records.map((_, i) => receipts[i])
 
 /** Starts a memory broker that lives as long as the scope. */
-export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transport, never, Scope.Scope> =>
+export const make = (options: MemoryTransportOptions = {}): Effect.Effect<Transport, InvalidConfig, Scope.Scope> =>
   Effect.gen(function* () {
+    const problem = firstProblem(object("options", options), count("maxPayloadBytes", options.maxPayloadBytes))
+    if (problem !== undefined) return yield* Effect.fail(problem)
     const clock = yield* Clock.Clock
     // Connected from the start, closed when the scope closes: the last finalizer to run, after the rest.
     const closed = yield* Deferred.make<void>()
@@ -299,5 +302,5 @@ interface TopicState {
 }
 
 /** The memory broker as the `TransportService` of a layer. */
-export const layer = (options: MemoryTransportOptions = {}): Layer.Layer<TransportService> =>
+export const layer = (options: MemoryTransportOptions = {}): Layer.Layer<TransportService, InvalidConfig> =>
   Layer.effect(TransportService, make(options))

@@ -403,6 +403,9 @@ describe("Sluice (Promise face)", () => {
       _tag: "InvalidConfig",
       option: "publishRetry"
     })
+    expect(
+      await rejection(Sluice.connect({ transport: MemoryTransport.layer({ maxPayloadBytes: 1.5 }) }))
+    ).toMatchObject({ _tag: "InvalidConfig", option: "maxPayloadBytes" })
     expect(await rejection(Sluice.connect({ publishTimeout: "soon" } as never))).toMatchObject({
       _tag: "InvalidConfig",
       option: "publishTimeout"

@@ -239,6 +239,33 @@ export const busTests = (h: Harness) => {
       120_000
     )
 
+    h.test("a handler that overruns handlerTimeout is interrupted and its message comes back as the next attempt", () =>
+      Effect.gen(function* () {
+        const transport = yield* h.make
+        const bus = Bus.make(transport)
+        const topic = Topic.make({ name: uniqueTopic("bus-handler-timeout"), schema: Job })
+        const group = uniqueGroup()
+        const interrupted: Array<number> = []
+        const handled: Array<number> = []
+        yield* bus.consume(
+          topic,
+          { group, handlerTimeout: "1 second", redeliveryDelay: () => 100, ackWait: "5 seconds" },
+          (message) =>
+            message.attempt === 1
+              ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => interrupted.push(message.attempt)))
+              : Effect.sync(() => handled.push(message.attempt))
+        )
+        yield* bus.publish(topic, { n: 1 })
+        yield* h.eventually("the second attempt", () => handled.length === 1)
+        expect(interrupted).toEqual([1])
+        expect(handled).toEqual([2])
+        yield* h.eventually(
+          "the message to be acknowledged",
+          Effect.map(bus.lag(topic, group), (lag) => lag.pending === 0 && lag.inFlight === 0)
+        )
+      })
+    )
+
     h.test(
       "stopping a consumer lets running handlers finish and acks them, and leaves every other message for the next consumer",
       () =>
